@@ -1,0 +1,61 @@
+"""The ``gnnrec`` command line.
+
+Each stage owns its subcommands in a ``commands`` module exposing
+``register(subparsers)``; this file only collects them. A subcommand's parser
+sets ``func`` (called with the parsed namespace, returning an exit code).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+from typing import Sequence
+
+from gnnrec import __version__
+from gnnrec.data.schema import DataError
+
+# Modules providing ``register(subparsers)``, in --help order.
+COMMAND_MODULES = [
+    "gnnrec.data.commands",
+]
+
+
+class UserError(Exception):
+    """An error whose message is the whole story (printed without a traceback)."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="gnnrec",
+        description="Graph-neural-network cross-domain recommendation: prepare multi-domain "
+                    "datasets, embed item texts, train LightGCN/HGT-style models, evaluate "
+                    "warm and cold-start users, export embeddings for serving.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="Run `gnnrec COMMAND --help` for the options of one command.")
+    parser.add_argument("--version", action="version", version=f"gnnrec {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for name in COMMAND_MODULES:
+        importlib.import_module(name).register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+                        datefmt="%H:%M:%S")
+    try:
+        return int(args.func(args) or 0)
+    except (UserError, DataError, FileNotFoundError, FileExistsError) as e:
+        if args.verbose:
+            raise
+        print(f"gnnrec {args.command}: error: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,125 @@
+"""Named datasets and where their files live.
+
+``load_dataset(spec)`` is the one entry point later stages use. ``spec`` is
+
+* a path to a prepared folder (has ``manifest.json``) -> loaded as is;
+* a path to a CD folder (``items.tsv`` + ``train.tsv`` ...) -> read directly;
+* a registered name (``ml1m-cd``, ``amazon-ao``, ``amazon-disencdr-sport_cloth``,
+  ...) -> the prepared copy under ``<data dir>/prepared/<name>``, prepared on
+  first use from its source.
+
+The data dir is ``$GNNREC_DATA_DIR`` or the user cache dir
+(``~/.cache/gnnrec``). Frozen benchmark splits are looked up in
+``$GNNREC_SHARED_DATA`` or ``../shared/data`` relative to the working directory
+or to the repository checkout.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+from gnnrec.data.frozen import load_cd_folder, load_disencdr_pair
+from gnnrec.data.schema import DataError, Dataset
+from gnnrec.data.store import is_prepared, load_prepared, save_prepared
+
+DISENCDR_SCENARIOS = ("sport_cloth", "cloth_sport", "phone_electronic", "electronic_phone")
+
+
+def data_dir() -> Path:
+    """Root of gnnrec's data cache (raw downloads, prepared datasets, embeddings)."""
+    env = os.environ.get("GNNREC_DATA_DIR")
+    if env:
+        return Path(env).expanduser()
+    from platformdirs import user_cache_dir
+    return Path(user_cache_dir("gnnrec"))
+
+
+def shared_data_dir() -> Path | None:
+    """The frozen benchmark folder (``../shared/data``), or None when absent."""
+    env = os.environ.get("GNNREC_SHARED_DATA")
+    cands = [Path(env)] if env else []
+    repo = Path(__file__).resolve().parents[2]
+    cands += [Path.cwd() / ".." / "shared" / "data", repo / ".." / "shared" / "data"]
+    for c in cands:
+        if (c / "README.md").is_file() or (c / "ml1m-cd").is_dir():
+            return c.resolve()
+    return None
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """How to build a named dataset: ``build(**params) -> (Dataset, inputs sha256)``."""
+
+    name: str
+    description: str
+    build: Callable[..., tuple[Dataset, dict[str, str]]]
+
+
+def _need_shared(sub: str) -> Path:
+    root = shared_data_dir()
+    if root is None or not (root / sub).exists():
+        raise DataError(f"frozen benchmark data {sub!r} not found: set GNNREC_SHARED_DATA to the "
+                        f"folder holding it (normally ../shared/data)")
+    return root / sub
+
+
+def _frozen_cd(sub: str) -> Callable[..., tuple[Dataset, dict[str, str]]]:
+    return lambda **_: load_cd_folder(_need_shared(sub), name=sub)
+
+
+def _disencdr(scenario: str) -> Callable[..., tuple[Dataset, dict[str, str]]]:
+    return lambda **_: load_disencdr_pair(_need_shared("amazon-disencdr"), scenario)
+
+
+RECIPES: dict[str, Recipe] = {
+    "ml1m-cd": Recipe("ml1m-cd", "MovieLens-1M action/drama, frozen split (../shared/data)",
+                      _frozen_cd("ml1m-cd")),
+    "amazon-ao": Recipe("amazon-ao", "Amazon Art/Office with titles, frozen split",
+                        _frozen_cd("amazon-ao")),
+    **{f"amazon-disencdr-{s}": Recipe(f"amazon-disencdr-{s}",
+                                      f"DisenCDR Amazon {s.replace('_', '/')} pair (ids only)",
+                                      _disencdr(s))
+       for s in DISENCDR_SCENARIOS},
+}
+
+
+def register(recipe: Recipe) -> None:
+    """Add or replace a named dataset recipe."""
+    RECIPES[recipe.name] = recipe
+
+
+def prepared_path(name: str) -> Path:
+    return data_dir() / "prepared" / name
+
+
+def load_dataset(spec: str | os.PathLike, rebuild: bool = False) -> Dataset:
+    """Resolve ``spec`` (path or registered name) to a :class:`Dataset`; see module doc."""
+    path = Path(spec)
+    if path.exists():
+        if is_prepared(path):
+            return load_prepared(path)
+        if (path / "train.tsv").is_file():
+            return load_cd_folder(path)[0]
+        raise DataError(f"{path} is neither a prepared dataset (manifest.json) nor a CD folder "
+                        f"(items.tsv, users.tsv, train.tsv, valid.tsv, test.tsv)")
+    name = str(spec)
+    if name not in RECIPES:
+        raise DataError(f"unknown dataset {name!r}: not a folder and not one of "
+                        f"{sorted(RECIPES)}")
+    target = prepared_path(name)
+    if is_prepared(target) and not rebuild:
+        return load_prepared(target)
+    ds, inputs = RECIPES[name].build()
+    save_prepared(ds, target, inputs=inputs)
+    return ds
+
+
+def timed_load(spec: str | os.PathLike) -> tuple[Dataset, float]:
+    """(dataset, seconds) -- used by benchmarks and `gnnrec data stats`."""
+    t0 = time.perf_counter()
+    ds = load_dataset(spec)
+    return ds, time.perf_counter() - t0

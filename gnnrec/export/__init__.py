@@ -1,0 +1,1 @@
+"""Export contract (embeddings + ids + manifest) and serving-side queries."""

@@ -1,0 +1,1 @@
+"""Small helpers shared by every stage (file integrity, atomic writes, seeds, devices)."""
