@@ -1,0 +1,116 @@
+"""Normalised bipartite adjacency matrices and LightGCN propagation.
+
+Node layout of every adjacency built here: users first, then items, i.e. a
+square matrix over ``n_user_nodes + n_items`` nodes, where item node ``j`` is
+row ``n_user_nodes + j`` (item indices are the dataset's global indices, so
+items stay sorted by domain).
+
+* joint graph (:func:`joint_adjacency`): one user node per user, edges from
+  every train positive of every domain; users active in several domains are
+  the bridges through which preferences flow across domains.
+* per-domain graph (:func:`domain_adjacency`): one user node per (domain, user)
+  -- node ``d * n_users + u`` -- so domains share no node and propagation never
+  crosses domains (single-domain baselines, trained jointly for speed).
+
+Both are symmetric-normalised, ``A_hat = D^-1/2 A D^-1/2`` with ``A`` the 0/1
+symmetric bipartite matrix (duplicates collapsed) and ``D`` its degree matrix
+(isolated nodes keep a zero row). They are built once per run as a torch
+sparse CSR tensor (float32) and cached by :class:`gnnrec.graph.Graph`.
+
+:func:`propagate` is THE propagation function of the package (every
+LightGCN-family model calls it; optimise here, keep the signature)::
+
+    E^(0) = emb0,  E^(l+1) = A_hat @ E^(l),   out = sum_l w_l E^(l)   (w_l = 1/(L+1))
+
+It never materialises a dense n x n matrix. Its backward uses the symmetry of
+``A_hat`` (grad_in = A_hat @ grad_out), so no transposed copy is built.
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import Sequence
+
+import numpy as np
+import scipy.sparse as sp
+import torch
+
+
+def normalized_bipartite(rows: np.ndarray, cols: np.ndarray, n_rows: int, n_cols: int) -> sp.csr_matrix:
+    """Symmetric-normalised square adjacency of a bipartite graph.
+
+    rows: (E,) int row-node indices in [0, n_rows); cols: (E,) int column-node
+    indices in [0, n_cols). Returns a scipy CSR (n_rows + n_cols, n_rows + n_cols)
+    float32 matrix ``D^-1/2 [[0, R], [R^T, 0]] D^-1/2`` with R the 0/1 matrix.
+    """
+    r = sp.coo_matrix((np.ones(len(rows), np.float32), (rows, cols)), shape=(n_rows, n_cols)).tocsr()
+    r.data[:] = 1.0                                   # collapse duplicate edges
+    du = np.asarray(r.sum(axis=1)).ravel()
+    di = np.asarray(r.sum(axis=0)).ravel()
+    inv_u = np.where(du > 0, 1.0 / np.sqrt(np.maximum(du, 1)), 0.0).astype(np.float32)
+    inv_i = np.where(di > 0, 1.0 / np.sqrt(np.maximum(di, 1)), 0.0).astype(np.float32)
+    rn = sp.diags(inv_u) @ r @ sp.diags(inv_i)
+    a = sp.bmat([[None, rn], [rn.T, None]], format="csr", dtype=np.float32)
+    a.sort_indices()
+    return a
+
+
+def to_torch_csr(a: sp.csr_matrix, device: torch.device | str = "cpu") -> torch.Tensor:
+    """scipy CSR -> torch sparse CSR tensor (float32, int64 indices) on ``device``."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta")
+        t = torch.sparse_csr_tensor(
+            torch.from_numpy(a.indptr.astype(np.int64)), torch.from_numpy(a.indices.astype(np.int64)),
+            torch.from_numpy(a.data.astype(np.float32)), size=a.shape, check_invariants=False)
+    return t.to(device)
+
+
+def joint_adjacency(users: np.ndarray, items: np.ndarray, n_users: int, n_items: int) -> sp.csr_matrix:
+    """Joint cross-domain graph (one node per user); users/items are (E,) train index arrays."""
+    return normalized_bipartite(users, items, n_users, n_items)
+
+
+def domain_adjacency(users: np.ndarray, items: np.ndarray, domains: np.ndarray,
+                     n_users: int, n_items: int, n_domains: int) -> sp.csr_matrix:
+    """Per-domain graphs in one block matrix: user node of (u, d) is ``d * n_users + u``."""
+    return normalized_bipartite(domains * n_users + users, items, n_domains * n_users, n_items)
+
+
+class _SymSpMM(torch.autograd.Function):
+    """``A @ X`` for a symmetric sparse ``A``; backward reuses ``A`` (no transpose)."""
+
+    @staticmethod
+    def forward(ctx, adj: torch.Tensor, x: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+        ctx.adj = adj
+        return torch.sparse.mm(adj, x)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):  # type: ignore[override]
+        return None, torch.sparse.mm(ctx.adj, grad.contiguous())
+
+
+def sym_spmm(adj: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """(N, N) symmetric sparse CSR ``adj`` times dense (N, d) ``x`` -> (N, d)."""
+    if x.dtype != adj.dtype:                          # AMP: keep the sparse product in float32
+        x = x.to(adj.dtype)
+    return _SymSpMM.apply(adj, x)
+
+
+def propagate(adj: torch.Tensor, emb0: torch.Tensor, layers: int,
+              weights: Sequence[float] | None = None) -> torch.Tensor:
+    """LightGCN propagation: ``sum_l w_l A^l emb0`` for l = 0..layers.
+
+    adj: (N, N) symmetric-normalised sparse CSR; emb0: (N, d) layer-0 node
+    embeddings (users then items). weights: L+1 layer weights, default uniform
+    ``1/(L+1)`` (the LightGCN mean). Returns (N, d).
+    """
+    if weights is None:
+        weights = [1.0 / (layers + 1)] * (layers + 1)
+    if len(weights) != layers + 1:
+        raise ValueError(f"need {layers + 1} layer weights for {layers} layers, got {len(weights)}")
+    x = emb0
+    out = emb0 * weights[0]
+    for w in weights[1:]:
+        x = sym_spmm(adj, x)
+        out = out + w * x
+    return out

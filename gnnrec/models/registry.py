@@ -1,0 +1,42 @@
+"""Model registry: config name -> ``"module:Class"`` (imported on use).
+
+Adding a model = one module in ``gnnrec/models`` + one line in :data:`MODELS`.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+from gnnrec.models.base import ModelContext, Recommender
+
+MODELS: dict[str, str] = {
+    "pop": "gnnrec.models.pop:Popularity",
+    "mf": "gnnrec.models.mf:MF",
+    "lightgcn": "gnnrec.models.lightgcn:LightGCN",
+    "cd-lightgcn": "gnnrec.models.lightgcn:CDLightGCN",
+    "lightgcn-text": "gnnrec.models.lightgcn:LightGCNText",
+    "cd-lightgcn-text": "gnnrec.models.lightgcn:CDLightGCNText",
+    "text-only": "gnnrec.models.text_only:TextOnly",
+}
+
+
+class UnknownModelError(KeyError):
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+def model_class(name: str) -> type[Recommender]:
+    """The class registered as ``name``; unknown names raise listing the valid ones."""
+    if name not in MODELS:
+        raise UnknownModelError(f"unknown model {name!r}; available: {', '.join(sorted(MODELS))}")
+    mod, cls = MODELS[name].split(":")
+    return getattr(importlib.import_module(mod), cls)
+
+
+def build_model(ctx: ModelContext) -> Recommender:
+    """Instantiate ``ctx.config['name']`` on ``ctx.device``."""
+    cls = model_class(ctx.config["name"])
+    if cls.needs_text and ctx.text is None:
+        raise ValueError(f"model {cls.name!r} needs item text, but dataset {ctx.ds.name!r} has no "
+                         f"text embeddings (ids only); use {cls.name.replace('-text', '')!r} instead")
+    return cls(ctx).to(ctx.device)
