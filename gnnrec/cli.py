@@ -19,6 +19,8 @@ from gnnrec.data.schema import DataError
 # Modules providing ``register(subparsers)``, in --help order.
 COMMAND_MODULES = [
     "gnnrec.data.commands",
+    "gnnrec.data.synth_commands",
+    "gnnrec.export.commands",
 ]
 
 
