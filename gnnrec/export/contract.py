@@ -2,22 +2,36 @@
 
 An export folder holds::
 
-    user_embeddings.npy   float32 (n_users, dim)   (float16, or int8 + scales)
-    item_embeddings.npy   float32 (n_items, dim)
+    user_embeddings.npy   (n_users, dim) float32 | float16 | int8
+    item_embeddings.npy   (n_items, dim) float32 | float16 | int8
+    user_scales.npy       (n_users,) float32, int8 exports only
+    item_scales.npy       (n_items,) float32, int8 exports only
     user_ids.txt          one raw user id per line, row-aligned with user_embeddings
     item_ids.txt          one raw item id per line (namespaced ``domain:id`` for
                           per-domain datasets), row-aligned with item_embeddings
-    items.tsv             item_id, domain, title (when known)
-    manifest.json         {format, model, score: "dot", dim, dtype, dataset,
-                           created, gnnrec_version, files: {name: sha256}, ...}
+    items.tsv             item_id, domain, title (title empty when unknown), row-aligned
+    seen.npz              optional CSR (n_users, n_items) int8: the train positives,
+                          so serving excludes seen items and knows item popularity
+    index/<domain>.faiss  optional FAISS inner-product index per domain (row j of
+                          the index = j-th item of that domain in items.tsv order)
+    users.parquet, items.parquet
+                          optional (id: string, vector: fixed_size_list<float32>[dim])
+    manifest.json         see below
 
-and optionally ``user_scales.npy`` / ``item_scales.npy`` (int8 exports: the
-float vector of row ``i`` is ``emb[i] * scales[i]``), ``seen.npz`` (CSR matrix
-user x item of the train positives, so serving can exclude seen items).
+``manifest.json`` carries ``format``, ``score`` (always ``"dot"``), ``dim``,
+``dtype``, ``n_users``, ``n_items``, ``domains``, ``created`` (UTC ISO time),
+``gnnrec_version``, ``files`` (name -> sha256 of every other file), and what the
+producer supplies in :attr:`Export.manifest`: ``model``, ``config`` (resolved),
+``dataset`` (``name``, ``fingerprint``), ``metrics`` (test metrics), ``foldin``
+(the rule that turns an item history into a user vector, see
+:mod:`gnnrec.export.foldin`) and, for lossy dtypes, ``quantization`` (the
+validation NDCG@20 change, see :mod:`gnnrec.export.quality`).
 
-The score of (user u, item i) is the inner product ``U[u] . V[i]``. Writes are
-atomic (temp folder + rename); :func:`load_export` verifies every sha256 and
-the row/id alignment, and refuses a tampered, truncated or inconsistent export.
+The score of (user u, item i) is the inner product ``U[u] . V[i]``. int8 rows
+are symmetric per-row quantised: ``V[i] ~= q[i] * scale[i]`` with
+``scale[i] = max_j |V[i, j]| / 127``. Writes are atomic (temp folder +
+rename); :func:`load_export` verifies every sha256, the row/id alignment and
+finiteness, and refuses a tampered, truncated or inconsistent export.
 """
 
 from __future__ import annotations
@@ -37,6 +51,9 @@ from gnnrec.utils.files import atomic_dir, read_json, sha256_file, write_json
 
 FORMAT = "gnnrec-export/1"
 DTYPES = ("float32", "float16", "int8")
+INDEX_KINDS = ("exact", "ivf", "hnsw")
+_RESERVED = ("files", "format", "score", "dim", "dtype", "n_users", "n_items",
+             "created", "gnnrec_version", "domains", "extras")
 
 
 class ExportError(ValueError):
@@ -45,7 +62,12 @@ class ExportError(ValueError):
 
 @dataclass
 class Export:
-    """An export held in memory; embeddings are always float32 once loaded."""
+    """An export held in memory; embeddings are float32 once loaded.
+
+    ``user_emb`` is (n_users, dim), ``item_emb`` (n_items, dim); ``items`` has
+    columns item_id, domain, title row-aligned with ``item_ids``; ``seen`` is a
+    (n_users, n_items) CSR matrix of train positives.
+    """
 
     user_ids: list[str]
     item_ids: list[str]
@@ -63,10 +85,27 @@ class Export:
         if self.user_emb.shape[1] != self.item_emb.shape[1]:
             raise ExportError(f"user and item embeddings disagree in dimension: "
                               f"{self.user_emb.shape[1]} vs {self.item_emb.shape[1]}")
+        if self.items is not None:
+            if list(self.items["item_id"].astype(str)) != list(self.item_ids):
+                raise ExportError("items table is not row-aligned with item_ids "
+                                  "(same ids in the same order are required)")
+        if self.seen is not None and self.seen.shape != (len(self.user_ids), len(self.item_ids)):
+            raise ExportError(f"seen matrix has shape {self.seen.shape}, expected "
+                              f"(n_users, n_items) = ({len(self.user_ids)}, {len(self.item_ids)})")
 
     @property
     def dim(self) -> int:
         return int(self.item_emb.shape[1])
+
+    def item_domains(self) -> np.ndarray:
+        """Domain name of every item, shape (n_items,) (empty strings when unknown)."""
+        if self.items is None:
+            return np.full(len(self.item_ids), "", dtype=object)
+        return self.items["domain"].astype(str).to_numpy(dtype=object)
+
+    def domains(self) -> list[str]:
+        """Domain names in order of first appearance among the items."""
+        return list(dict.fromkeys(d for d in self.item_domains() if d))
 
 
 def check_embeddings(ids: list[str], emb: np.ndarray, what: str) -> None:
@@ -84,8 +123,10 @@ def check_embeddings(ids: list[str], emb: np.ndarray, what: str) -> None:
                           f"the model diverged or the file is corrupt: re-train or re-export")
 
 
-def _quantize(x: np.ndarray, dtype: str) -> tuple[np.ndarray, np.ndarray | None]:
-    """Cast float32 rows to ``dtype``; int8 uses symmetric per-row scales (max|x| / 127)."""
+def quantize(x: np.ndarray, dtype: str) -> tuple[np.ndarray, np.ndarray | None]:
+    """Cast float32 rows (n, dim) to ``dtype``; int8 returns per-row scales (n,) = max|x| / 127."""
+    if dtype not in DTYPES:
+        raise ExportError(f"dtype {dtype!r} is not one of {DTYPES}")
     if dtype == "float32":
         return x.astype(np.float32), None
     if dtype == "float16":
@@ -96,15 +137,61 @@ def _quantize(x: np.ndarray, dtype: str) -> tuple[np.ndarray, np.ndarray | None]
     return q, scale.astype(np.float32)
 
 
+def dequantize(q: np.ndarray, scale: np.ndarray | None) -> np.ndarray:
+    """Inverse of :func:`quantize` (lossy for float16/int8): float32 (n, dim)."""
+    out = q.astype(np.float32)
+    return out * scale[:, None] if scale is not None else out
+
+
+def roundtrip(x: np.ndarray, dtype: str) -> np.ndarray:
+    """What a reader of a ``dtype`` export will see for float32 rows ``x``."""
+    return dequantize(*quantize(np.asarray(x, dtype=np.float32), dtype))
+
+
+def _write_faiss(tmp: Path, exp: Export, kind: str) -> dict[str, Any]:
+    """One inner-product FAISS index per domain under ``tmp/index``; returns manifest info."""
+    from gnnrec.export.ann import build_index, save_index
+    (tmp / "index").mkdir()
+    dom = exp.item_domains()
+    info: dict[str, Any] = {"kind": kind, "metric": "inner_product", "domains": {}}
+    for d in exp.domains():
+        idx = build_index(exp.item_emb[dom == d], kind)
+        save_index(idx, tmp / "index" / f"{d}.faiss")
+        info["domains"][d] = {"file": f"index/{d}.faiss", "n": int((dom == d).sum())}
+    return info
+
+
+def _write_parquet(tmp: Path, exp: Export) -> None:
+    """``users.parquet`` / ``items.parquet``: (id string, vector fixed_size_list<float32>)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    for what, ids, emb in (("users", exp.user_ids, exp.user_emb), ("items", exp.item_ids, exp.item_emb)):
+        flat = pa.array(np.ascontiguousarray(emb, dtype=np.float32).reshape(-1))
+        vec = pa.FixedSizeListArray.from_arrays(flat, exp.dim)
+        pq.write_table(pa.table({"id": pa.array(ids, pa.string()), "vector": vec}),
+                       tmp / f"{what}.parquet")
+
+
 def write_export(exp: Export, folder: str | os.PathLike, dtype: str = "float32",
-                 overwrite: bool = True) -> Path:
-    """Write ``exp`` to ``folder`` atomically in the export contract."""
+                 overwrite: bool = True, faiss: str | None = None,
+                 parquet: bool = False) -> Path:
+    """Write ``exp`` to ``folder`` atomically in the export contract.
+
+    ``faiss`` (``exact`` | ``ivf`` | ``hnsw``) adds per-domain inner-product
+    indexes, ``parquet`` adds (id, vector) tables; both are built from the
+    vectors as a reader will see them (after ``dtype`` quantisation).
+    """
     if dtype not in DTYPES:
         raise ExportError(f"dtype {dtype!r} is not one of {DTYPES}")
+    if faiss is not None and faiss not in INDEX_KINDS:
+        raise ExportError(f"faiss index kind {faiss!r} is not one of {INDEX_KINDS}")
     folder = Path(folder)
+    seen_view = Export(exp.user_ids, exp.item_ids, roundtrip(exp.user_emb, dtype),
+                       roundtrip(exp.item_emb, dtype), exp.items, exp.seen, exp.manifest)
+    extras: dict[str, Any] = {}
     with atomic_dir(folder, overwrite=overwrite) as tmp:
         for what, emb in (("user", exp.user_emb), ("item", exp.item_emb)):
-            q, scale = _quantize(emb.astype(np.float32), dtype)
+            q, scale = quantize(np.asarray(emb, dtype=np.float32), dtype)
             np.save(tmp / f"{what}_embeddings.npy", q)
             if scale is not None:
                 np.save(tmp / f"{what}_scales.npy", scale)
@@ -112,16 +199,26 @@ def write_export(exp: Export, folder: str | os.PathLike, dtype: str = "float32",
         (tmp / "item_ids.txt").write_text("".join(f"{i}\n" for i in exp.item_ids), encoding="utf-8")
         items = exp.items if exp.items is not None else pd.DataFrame(
             {"item_id": exp.item_ids, "domain": "", "title": ""})
-        items.loc[:, ["item_id", "domain", "title"]].to_csv(tmp / "items.tsv", sep="\t", index=False)
+        items = items.loc[:, ["item_id", "domain", "title"]].copy()
+        items["title"] = items["title"].fillna("").astype(str).str.replace(r"[\t\r\n]", " ", regex=True)
+        items.to_csv(tmp / "items.tsv", sep="\t", index=False)
         if exp.seen is not None:
             sp.save_npz(tmp / "seen.npz", exp.seen.tocsr().astype(np.int8))
-        files = {p.name: sha256_file(p) for p in sorted(tmp.iterdir())}
+        if faiss is not None:
+            extras["faiss"] = _write_faiss(tmp, seen_view, faiss)
+        if parquet:
+            _write_parquet(tmp, seen_view)
+            extras["parquet"] = ["users.parquet", "items.parquet"]
+        files = {p.relative_to(tmp).as_posix(): sha256_file(p)
+                 for p in sorted(tmp.rglob("*")) if p.is_file()}
         manifest = {
             "format": FORMAT, "score": "dot", "dim": exp.dim, "dtype": dtype,
             "n_users": len(exp.user_ids), "n_items": len(exp.item_ids),
+            "domains": exp.domains(),
             "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
             "gnnrec_version": __version__,
-            **{k: v for k, v in exp.manifest.items() if k not in ("files", "format")},
+            **{k: v for k, v in exp.manifest.items() if k not in _RESERVED},
+            "extras": extras,
             "files": files,
         }
         write_json(tmp / "manifest.json", manifest)
@@ -132,43 +229,76 @@ def _read_ids(path: Path) -> list[str]:
     return path.read_text(encoding="utf-8").splitlines()
 
 
+def verify_files(folder: Path, manifest: dict[str, Any]) -> None:
+    """Check every file listed in ``manifest['files']`` exists and matches its sha256."""
+    mpath = folder / "manifest.json"
+    files = manifest.get("files")
+    if not isinstance(files, dict) or not files:
+        raise ExportError(f"{mpath} lists no file checksums; this export cannot be verified: "
+                          f"re-export it with `gnnrec export`")
+    for name, digest in files.items():
+        p = folder / name
+        if not p.is_file():
+            raise ExportError(f"{p} is listed in {mpath} but missing: the export is incomplete; "
+                              f"re-export it")
+        if sha256_file(p) != digest:
+            raise ExportError(f"{p} does not match its sha256 in {mpath}: the file was changed "
+                              f"or truncated after export; re-export it")
+
+
+def _load_matrix(folder: Path, what: str) -> np.ndarray:
+    path = folder / f"{what}_embeddings.npy"
+    try:
+        arr = np.load(path, allow_pickle=False)
+    except (ValueError, OSError, EOFError) as e:
+        raise ExportError(f"{path} is not a readable .npy array ({e}); re-export it") from None
+    scale = None
+    if arr.dtype == np.int8:
+        spath = folder / f"{what}_scales.npy"
+        if not spath.is_file():
+            raise ExportError(f"{folder}: int8 {what} embeddings without {spath.name}")
+        scale = np.load(spath, allow_pickle=False)
+        if scale.shape != (arr.shape[0],):
+            raise ExportError(f"{spath} has shape {scale.shape}, expected ({arr.shape[0]},)")
+    elif arr.dtype not in (np.float32, np.float16):
+        raise ExportError(f"{path} has dtype {arr.dtype}; expected one of {DTYPES}")
+    return dequantize(arr, scale)
+
+
 def load_export(folder: str | os.PathLike, verify: bool = True) -> Export:
-    """Load and verify an export folder (see module docstring)."""
+    """Load and verify an export folder (see module docstring).
+
+    ``verify=False`` skips the sha256 checks (not the shape/alignment checks).
+    """
     folder = Path(folder)
     mpath = folder / "manifest.json"
-    required = ["user_embeddings.npy", "item_embeddings.npy", "user_ids.txt", "item_ids.txt"]
     if not folder.is_dir():
         raise ExportError(f"{folder}: no such export folder")
+    required = ["manifest.json", "user_embeddings.npy", "item_embeddings.npy",
+                "user_ids.txt", "item_ids.txt"]
     missing = [f for f in required if not (folder / f).is_file()]
     if missing:
-        raise ExportError(f"{folder} is not a gnnrec export: missing {missing}")
-    manifest = read_json(mpath) if mpath.is_file() else {}
-    if verify and manifest.get("files"):
-        for name, digest in manifest["files"].items():
-            p = folder / name
-            if not p.is_file():
-                raise ExportError(f"{p} is listed in {mpath} but missing: the export is incomplete")
-            if sha256_file(p) != digest:
-                raise ExportError(f"{p} does not match its sha256 in {mpath}: the file was changed "
-                                  f"or truncated after export; re-export it")
-    embs = {}
-    for what in ("user", "item"):
-        try:
-            arr = np.load(folder / f"{what}_embeddings.npy", allow_pickle=False)
-        except ValueError as e:
-            raise ExportError(f"{folder / f'{what}_embeddings.npy'} is not a readable .npy "
-                              f"array ({e})") from None
-        scale_path = folder / f"{what}_scales.npy"
-        if arr.dtype == np.int8:
-            if not scale_path.is_file():
-                raise ExportError(f"{folder}: int8 {what} embeddings without {scale_path.name}")
-            arr = arr.astype(np.float32) * np.load(scale_path, allow_pickle=False)[:, None]
-        embs[what] = arr.astype(np.float32)
+        raise ExportError(f"{folder} is not a gnnrec export: missing {missing}; "
+                          f"create one with `gnnrec export RUN_DIR --out {folder}`")
+    try:
+        manifest = read_json(mpath)
+    except ValueError as e:
+        raise ExportError(f"{mpath} is not valid JSON ({e}); re-export it") from None
+    if manifest.get("format") != FORMAT:
+        raise ExportError(f"{mpath}: format {manifest.get('format')!r} is not {FORMAT!r}")
+    if verify:
+        verify_files(folder, manifest)
+    user_emb, item_emb = _load_matrix(folder, "user"), _load_matrix(folder, "item")
     items = None
     if (folder / "items.tsv").is_file():
         items = pd.read_csv(folder / "items.tsv", sep="\t", dtype=str, keep_default_na=False)
-    seen = sp.load_npz(folder / "seen.npz").tocsr() if (folder / "seen.npz").is_file() else None
+    seen = None
+    if (folder / "seen.npz").is_file():
+        try:
+            seen = sp.load_npz(folder / "seen.npz").tocsr()
+        except (ValueError, OSError, EOFError) as e:
+            raise ExportError(f"{folder / 'seen.npz'} is unreadable ({e}); re-export it") from None
     return Export(user_ids=_read_ids(folder / "user_ids.txt"),
                   item_ids=_read_ids(folder / "item_ids.txt"),
-                  user_emb=embs["user"], item_emb=embs["item"],
+                  user_emb=user_emb, item_emb=item_emb,
                   items=items, seen=seen, manifest=manifest)
