@@ -23,9 +23,10 @@ Training contract (gradient models, ``trainable = True``):
 * ``forward() -> (U, V)`` -- the same embeddings with autograd (one full
   propagation); the trainer gathers batch rows and applies the ranking loss
   (BPR or sampled softmax) itself;
-* ``layer0(users, items) -> list[Tensor]`` -- the layer-0 rows of the batch
-  (ID embeddings, projected text ...) that get the L2 penalty
-  ``reg * sum ||x||^2 / batch``;
+* ``layer0(batch) -> list[Tensor]`` -- the layer-0 rows of the batch's users,
+  positives and negatives (ID embeddings, projected text ...) that get the L2
+  penalty ``reg * sum ||x||^2 / B`` (called right after ``forward()``, so it
+  may reuse tensors cached there);
 * multi-stage hooks (EMCDR-style): ``stages()`` names the stages run in order
   (default ``["main"]``); before each the trainer calls ``set_stage(s)`` and
   builds an optimiser over ``stage_parameters(s)``; ``stage_batches(s, epoch,
@@ -41,8 +42,13 @@ their embeddings in ``fit()``; the trainer calls it instead of gradient steps.
 All persistent state must be parameters or buffers (so a safetensors
 checkpoint of ``state_dict()`` restores the model exactly; no pickle).
 
+Text: the trainer computes item text embeddings (``gnnrec.text``) when the
+class sets ``needs_text`` (the dataset must have text) or ``wants_text``
+(used when present), and passes them as ``ctx.text`` (the ``TextFeatures``
+object is in ``ctx.extra["text_features"]``).
+
 Adding a model: one module subclassing :class:`Recommender` (set ``name``,
-``defaults``, ``needs_text``) and one line in ``gnnrec/models/registry.py``.
+``defaults``, ``needs_text`` / ``wants_text``) and one line in ``gnnrec/models/registry.py``.
 """
 
 from __future__ import annotations
@@ -97,7 +103,8 @@ class Recommender(nn.Module):
 
     name: ClassVar[str] = ""
     defaults: ClassVar[dict[str, Any]] = {}
-    needs_text: ClassVar[bool] = False
+    needs_text: ClassVar[bool] = False     # refuse datasets without item text
+    wants_text: ClassVar[bool] = False     # use item text when the dataset has it (ctx.text may be None)
     trainable: ClassVar[bool] = True
 
     def __init__(self, ctx: ModelContext) -> None:
@@ -123,8 +130,8 @@ class Recommender(nn.Module):
         return u.float(), v.float()
 
     # ---- training hooks -------------------------------------------------------
-    def layer0(self, users: torch.Tensor, items: torch.Tensor) -> list[torch.Tensor]:
-        """Layer-0 rows of the batch's users (B,) and items (any shape) for L2."""
+    def layer0(self, batch: Batch) -> list[torch.Tensor]:
+        """Layer-0 rows of the batch's users, positives and negatives, for L2."""
         return []
 
     def fit(self) -> None:

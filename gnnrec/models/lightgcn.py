@@ -1,0 +1,173 @@
+"""LightGCN family: ID- or text-initialised layer-0, propagation by :func:`gnnrec.graph.propagate`.
+
+Layer 0 (users then items, (N, dim))::
+
+    ID models:    E0_user[u] = P_u[u],                    E0_item[i] = Q[i]
+    text models:  E0_item[i] = W_{d(i)} t_i + m_i Q[i]    (m_i = 0 for items without train
+                                                            positives: cold items are text only)
+                  E0_user[u] = P_u[u] + [user_text] W_u tbar_u
+                  (t_i: frozen L2-normalised text embedding; tbar_u: mean text of the
+                   user's train items; W_d: one projection, or one per domain with
+                   ``domain_heads``; W: linear or 2-layer MLP, ``text_proj``)
+
+Final embeddings ``E = sum_l w_l A_hat^l E0`` (``layers``; mean by default).
+
+* ``cd-lightgcn`` / ``cd-lightgcn-text``: the joint cross-domain graph, one
+  user node per user (bridge users carry preferences across domains).
+* ``lightgcn`` / ``lightgcn-text``: single-domain LightGCN per domain --
+  one user node per (domain, user), no edge between domains (``tbar`` uses
+  that domain's items only). All domains train together for speed, and the
+  exported vectors are block-structured so the inner product stays exact:
+  ``U[u] = [U_1[u], ..., U_D[u]]`` (dim ``D * dim``) and an item of domain d
+  is ``[0, .., V_d[i], .., 0]``, hence ``U[u] . V[i] = U_d[u] . V_d[i]``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+import torch
+from torch import nn
+
+from gnnrec.graph import propagate
+from gnnrec.models.base import Batch, ModelContext, Recommender, init_embedding
+
+_BASE: dict[str, Any] = {"dim": 64, "layers": 3, "init_std": 0.1, "layer_weights": None}
+_TEXT: dict[str, Any] = {"text_proj": "linear", "user_text": True, "domain_heads": False,
+                         "item_id": True}
+
+
+def _projection(kind: str, t: int, dim: int) -> nn.Module:
+    if kind == "linear":
+        return nn.Linear(t, dim, bias=False)
+    if kind == "mlp":
+        return nn.Sequential(nn.Linear(t, 2 * dim), nn.GELU(), nn.Linear(2 * dim, dim))
+    raise ValueError(f"model.text_proj must be 'linear' or 'mlp', got {kind!r}")
+
+
+class _LightGCNBase(Recommender):
+    """Shared machinery; subclasses set ``joint`` and ``uses_text``."""
+
+    joint: bool = True
+    uses_text: bool = False
+    defaults = dict(_BASE)
+
+    def __init__(self, ctx: ModelContext) -> None:
+        super().__init__(ctx)
+        ds, cfg = ctx.ds, self.cfg
+        dim, std = int(cfg["dim"]), float(cfg["init_std"])
+        self.n_domains = len(ds.domains) if not self.joint else 1
+        self.dim = dim
+        self.layers = int(cfg["layers"])
+        self.layer_weights = cfg["layer_weights"]
+        self.adj = ctx.graph.joint_adj if self.joint else ctx.graph.domain_adj
+        self.n_user_nodes = self.n_users * self.n_domains
+        self.user_emb = init_embedding(self.n_user_nodes, dim, std)
+        item_dom = ds.item_domain()
+        self.register_buffer("item_domain", torch.from_numpy(item_dom.astype(np.int64)), persistent=False)
+        use_item_id = not self.uses_text or bool(cfg["item_id"])
+        self.item_emb = init_embedding(self.n_items, dim, std) if use_item_id else None
+        self._e0: torch.Tensor | None = None
+        if self.uses_text:
+            self._init_text(ctx, item_dom)
+
+    # ---- text part ------------------------------------------------------------
+    def _init_text(self, ctx: ModelContext, item_dom: np.ndarray) -> None:
+        cfg = self.cfg
+        text = ctx.text_tensor()
+        self.register_buffer("text", text, persistent=False)
+        n_heads = len(ctx.ds.domains) if cfg["domain_heads"] else 1
+        self.item_proj = nn.ModuleList(_projection(cfg["text_proj"], text.shape[1], self.dim)
+                                       for _ in range(n_heads))
+        deg = torch.from_numpy(ctx.graph.item_degree > 0).float()
+        self.register_buffer("item_id_mask", deg[:, None], persistent=False)
+        if cfg["user_text"]:
+            self.user_proj = _projection(cfg["text_proj"], text.shape[1], self.dim)
+            self.register_buffer("user_text", self._user_text(ctx), persistent=False)
+
+    def _user_text(self, ctx: ModelContext) -> torch.Tensor:
+        """Mean train-item text per user node: (n_user_nodes, t)."""
+        tr = ctx.ds.train
+        rows = tr["user"].to_numpy()
+        if not self.joint:
+            rows = tr["domain"].to_numpy() * self.n_users + rows
+        r = sp.csr_matrix((np.ones(len(tr), np.float32), (rows, tr["item"].to_numpy())),
+                          shape=(self.n_user_nodes, self.n_items))
+        r.data[:] = 1.0
+        deg = np.maximum(np.asarray(r.sum(axis=1)).ravel(), 1.0)
+        mean = (r @ ctx.text.astype(np.float32)) / deg[:, None]
+        return torch.from_numpy(np.asarray(mean, dtype=np.float32)).to(ctx.device)
+
+    def _item_layer0(self) -> torch.Tensor:
+        if not self.uses_text:
+            return self.item_emb
+        if len(self.item_proj) == 1:
+            e = self.item_proj[0](self.text)
+        else:
+            e = torch.zeros(self.n_items, self.dim, device=self.text.device, dtype=self.text.dtype)
+            for d, proj in enumerate(self.item_proj):
+                m = self.item_domain == d
+                e = e.index_put((m.nonzero(as_tuple=True)[0],), proj(self.text[m]))
+        if self.item_emb is not None:
+            e = e + self.item_emb * self.item_id_mask
+        return e
+
+    def _user_layer0(self) -> torch.Tensor:
+        if self.uses_text and self.cfg["user_text"]:
+            return self.user_emb + self.user_proj(self.user_text)
+        return self.user_emb
+
+    # ---- interface --------------------------------------------------------------
+    def layer0_all(self) -> torch.Tensor:
+        """(n_user_nodes + n_items, dim) layer-0 node embeddings."""
+        return torch.cat([self._user_layer0(), self._item_layer0()], dim=0)
+
+    def forward(self) -> tuple[torch.Tensor, torch.Tensor]:
+        e0 = self.layer0_all()
+        self._e0 = e0
+        out = propagate(self.adj, e0, self.layers, self.layer_weights)
+        users, items = out[: self.n_user_nodes], out[self.n_user_nodes:]
+        if self.joint:
+            return users, items
+        return self._blocks(users, items)
+
+    def _blocks(self, users: torch.Tensor, items: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Per-domain outputs -> block vectors (see module docstring)."""
+        u = users.view(self.n_domains, self.n_users, self.dim).permute(1, 0, 2).reshape(self.n_users, -1)
+        onehot = nn.functional.one_hot(self.item_domain, self.n_domains).to(items.dtype)
+        v = (onehot[:, :, None] * items[:, None, :]).reshape(self.n_items, -1)
+        return u, v
+
+    def layer0(self, batch: Batch) -> list[torch.Tensor]:
+        e0 = self._e0 if self._e0 is not None else self.layer0_all()
+        urows = batch.users if self.joint else batch.domain * self.n_users + batch.users
+        off = self.n_user_nodes
+        return [e0[urows], e0[off + batch.pos], e0[off + batch.neg]]
+
+
+class CDLightGCN(_LightGCNBase):
+    name = "cd-lightgcn"
+    joint = True
+
+
+class LightGCN(_LightGCNBase):
+    name = "lightgcn"
+    joint = False
+
+
+class CDLightGCNText(_LightGCNBase):
+    name = "cd-lightgcn-text"
+    joint = True
+    uses_text = True
+    needs_text = True
+    defaults = {**_BASE, **_TEXT}
+
+
+class LightGCNText(_LightGCNBase):
+    name = "lightgcn-text"
+    joint = False
+    uses_text = True
+    needs_text = True
+    defaults = {**_BASE, **_TEXT}

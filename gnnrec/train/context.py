@@ -1,0 +1,73 @@
+"""Run setup shared by training and :func:`gnnrec.train.load_run`: device, seeds, text, context."""
+
+from __future__ import annotations
+
+import logging
+import os
+import random
+from typing import Any
+
+import numpy as np
+import torch
+
+from gnnrec.data.schema import Dataset
+from gnnrec.graph import Graph
+from gnnrec.models.base import ModelContext
+from gnnrec.models.registry import model_class
+
+log = logging.getLogger(__name__)
+
+
+class RunError(ValueError):
+    """A run that cannot start or continue; the message says why and what to do."""
+
+
+def pick_device(spec: str) -> torch.device:
+    """``auto`` -> CUDA when available, else CPU; anything else as given (checked)."""
+    if spec == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    dev = torch.device(spec)
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise RunError(f"device {spec!r} requested but CUDA is not available; use device: auto or cpu")
+    return dev
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def text_features(cfg: dict[str, Any], ds: Dataset, device: torch.device):
+    """TextFeatures for the model when it needs/wants text, else None (errors when needed but absent)."""
+    cls = model_class(cfg["model"]["name"])
+    if not (cls.needs_text or cls.wants_text):
+        return None
+    if not ds.has_text:
+        if cls.needs_text:
+            raise RunError(f"model {cls.name!r} needs item text but dataset {ds.name!r} has none "
+                           f"(ids only); pick an ID model such as "
+                           f"{cls.name.replace('-text', '')!r} or a dataset with titles")
+        return None
+    from gnnrec.text import item_text_features
+
+    feats = item_text_features(ds, model=cfg["text"]["model"], template=cfg["text"]["template"],
+                               device=str(device))
+    if feats is None and cls.needs_text:
+        raise RunError(f"model {cls.name!r} needs item text but no text features could be built "
+                       f"for {ds.name!r}")
+    return feats
+
+
+def make_context(cfg: dict[str, Any], ds: Dataset, device: torch.device, feats=None) -> ModelContext:
+    text = None if feats is None else np.asarray(feats.item, dtype=np.float32)
+    return ModelContext(ds=ds, graph=Graph(ds, item_text=text, device=device), device=device,
+                        config=dict(cfg["model"]), text=text, seed=int(cfg["seed"]),
+                        extra={"text_features": feats})
+
+
+def set_threads(n: int | None) -> None:
+    if n:
+        torch.set_num_threads(int(n))
+    elif "OMP_NUM_THREADS" not in os.environ:
+        torch.set_num_threads(max(1, min(torch.get_num_threads(), os.cpu_count() or 1)))
