@@ -17,6 +17,9 @@ MODELS: dict[str, str] = {
     "lightgcn-text": "gnnrec.models.lightgcn:LightGCNText",
     "cd-lightgcn-text": "gnnrec.models.lightgcn:CDLightGCNText",
     "text-only": "gnnrec.models.text_only:TextOnly",
+    "hgt": "gnnrec.models.hgt:HGT",
+    "emcdr": "gnnrec.models.emcdr:EMCDR",
+    "bitgcf": "gnnrec.models.bitgcf:BiTGCF",
 }
 
 
