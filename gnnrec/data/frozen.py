@@ -16,6 +16,7 @@
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import numpy as np
@@ -23,7 +24,7 @@ import pandas as pd
 
 from gnnrec.data.readers import read_table
 from gnnrec.data.schema import SPLITS, DataError, Dataset, namespaced
-from gnnrec.utils.files import sha256_file
+from gnnrec.utils.files import atomic_dir, sha256_file
 
 INTERACTION_COLS = ["user_id", "item_id", "domain", "rating", "timestamp"]
 
@@ -162,3 +163,40 @@ def _holdout_valid(train: pd.DataFrame, test: pd.DataFrame, seed: int
     valid = train.loc[sorted(take)].copy()
     valid["scenario"] = "warm"
     return train.drop(index=take).reset_index(drop=True), valid.reset_index(drop=True)
+
+
+def _natural_id(s: str) -> tuple:
+    """Sort key splitting digit runs: ``m9 < m10``, ``u2 < u10``."""
+    return tuple((0, int(t), "") if t.isdigit() else (1, 0, t) for t in re.split(r"(\d+)", s))
+
+
+def _fmt_rating(r: np.ndarray) -> list[str]:
+    return [str(int(x)) if float(x).is_integer() else repr(float(x)) for x in r]
+
+
+def write_cd_folder(ds: Dataset, folder: str | os.PathLike) -> Path:
+    """Write ``ds`` in the CD-folder format (the inverse of :func:`load_cd_folder`), atomically.
+
+    items.tsv lists items in natural id order (``m1, m2, ... m10``), users.tsv
+    in dataset order, split rows in dataset order; ratings that are whole
+    numbers are written without a decimal point.
+    """
+    folder = Path(folder)
+    uid = ds.users["user_id"].to_numpy()
+    iid = ds.items["item_id"].to_numpy()
+    doms = np.asarray(ds.domains, dtype=object)
+    with atomic_dir(folder) as tmp:
+        items = ds.items.iloc[sorted(range(ds.n_items), key=lambda j: _natural_id(iid[j]))]
+        items.to_csv(tmp / "items.tsv", sep="\t", index=False, lineterminator="\n")
+        ds.users.to_csv(tmp / "users.tsv", sep="\t", index=False, lineterminator="\n")
+        for split in SPLITS:
+            t = ds.split(split)
+            out = pd.DataFrame({"user_id": uid[t["user"].to_numpy()],
+                                "item_id": iid[t["item"].to_numpy()],
+                                "domain": doms[t["domain"].to_numpy()],
+                                "rating": _fmt_rating(t["rating"].to_numpy()),
+                                "timestamp": t["timestamp"].to_numpy()})
+            if split != "train":
+                out["scenario"] = t["scenario"].to_numpy()
+            out.to_csv(tmp / f"{split}.tsv", sep="\t", index=False, lineterminator="\n")
+    return folder

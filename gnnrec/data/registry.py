@@ -4,9 +4,16 @@
 
 * a path to a prepared folder (has ``manifest.json``) -> loaded as is;
 * a path to a CD folder (``items.tsv`` + ``train.tsv`` ...) -> read directly;
-* a registered name (``ml1m-cd``, ``amazon-ao``, ``amazon-disencdr-sport_cloth``,
-  ...) -> the prepared copy under ``<data dir>/prepared/<name>``, prepared on
-  first use from its source.
+* a registered name (``ml1m-cd``, ``ml100k-cd``, ``ml1m-cd-raw``, ``amazon-ao``,
+  ``amazon-disencdr-sport_cloth``, ...) -> the prepared copy under
+  ``<data dir>/prepared/<name>``, prepared on first use from its source.
+
+``ml100k-cd`` and ``ml1m-cd-raw`` are always prepared from raw MovieLens
+(fetched on first use, see :mod:`gnnrec.data.fetch`) with the ML-CD protocol.
+``ml1m-cd`` is the frozen benchmark split when ``../shared/data`` exists;
+without it, it is prepared from raw with the same protocol (a seeded choice of
+cold users, so the counts match the frozen split but the cold groups differ)
+and the log says so.
 
 The data dir is ``$GNNREC_DATA_DIR`` or the user cache dir
 (``~/.cache/gnnrec``). Frozen benchmark splits are looked up in
@@ -16,6 +23,7 @@ or to the repository checkout.
 
 from __future__ import annotations
 
+import logging
 import os
 import time
 from dataclasses import dataclass
@@ -25,6 +33,8 @@ from typing import Callable
 from gnnrec.data.frozen import load_cd_folder, load_disencdr_pair
 from gnnrec.data.schema import DataError, Dataset
 from gnnrec.data.store import is_prepared, load_prepared, save_prepared
+
+log = logging.getLogger(__name__)
 
 DISENCDR_SCENARIOS = ("sport_cloth", "cloth_sport", "phone_electronic", "electronic_phone")
 
@@ -75,9 +85,31 @@ def _disencdr(scenario: str) -> Callable[..., tuple[Dataset, dict[str, str]]]:
     return lambda **_: load_disencdr_pair(_need_shared("amazon-disencdr"), scenario)
 
 
+def _movielens_cd(source: str, name: str) -> Callable[..., tuple[Dataset, dict[str, str]]]:
+    def build(**params):
+        from gnnrec.data.fetch import fetch
+        from gnnrec.data.prepare import prepare_movielens_cd
+        return prepare_movielens_cd(fetch(source), name, **params)
+    return build
+
+
+def _ml1m_cd(**params) -> tuple[Dataset, dict[str, str]]:
+    root = shared_data_dir()
+    if root is not None and (root / "ml1m-cd").is_dir() and not params:
+        return load_cd_folder(root / "ml1m-cd", name="ml1m-cd")
+    log.warning("ml1m-cd: frozen split not found (../shared/data or $GNNREC_SHARED_DATA); "
+                "preparing it from raw MovieLens-1M with the same protocol -- the counts match, "
+                "the seeded cold-user groups differ from the frozen benchmark's")
+    return _movielens_cd("ml-1m", "ml1m-cd")(**params)
+
+
 RECIPES: dict[str, Recipe] = {
-    "ml1m-cd": Recipe("ml1m-cd", "MovieLens-1M action/drama, frozen split (../shared/data)",
-                      _frozen_cd("ml1m-cd")),
+    "ml1m-cd": Recipe("ml1m-cd", "MovieLens-1M action/drama, the frozen split of ../shared/data "
+                      "(prepared from raw with the same protocol when that is absent)", _ml1m_cd),
+    "ml1m-cd-raw": Recipe("ml1m-cd-raw", "MovieLens-1M action/drama, ML-CD protocol prepared "
+                          "from raw (fetched; seeded cold users)", _movielens_cd("ml-1m", "ml1m-cd-raw")),
+    "ml100k-cd": Recipe("ml100k-cd", "MovieLens-100K action/drama, ML-CD protocol prepared from "
+                        "raw (fetched; the small default)", _movielens_cd("ml-100k", "ml100k-cd")),
     "amazon-ao": Recipe("amazon-ao", "Amazon Art/Office with titles, frozen split",
                         _frozen_cd("amazon-ao")),
     **{f"amazon-disencdr-{s}": Recipe(f"amazon-disencdr-{s}",

@@ -54,6 +54,7 @@ def normalize_interactions(frame: pd.DataFrame, with_scenario: bool = False) -> 
     if missing:
         raise DataError(f"interaction table lacks columns {missing}; has {list(frame.columns)}")
     out = frame.loc[:, cols].reset_index(drop=True).copy()
+    out.attrs = {}
     for c, dt in _DTYPES.items():
         out[c] = out[c].to_numpy().astype(dt, copy=False)
     if with_scenario:
@@ -90,8 +91,10 @@ class _Tables:
 
     def _init_tables(self) -> None:
         self.users = self.users.reset_index(drop=True)
+        self.users.attrs = {}        # reader bookkeeping (line numbers) must not reach parquet
         self.users["user_id"] = self.users["user_id"].astype(str)
         self.items = self.items.copy()
+        self.items.attrs = {}
         self.items["item_id"] = self.items["item_id"].astype(str)
         self.items["domain"] = self.items["domain"].astype(str)
         self.items, self.item_offsets = _index_items(self.items, list(self.domains))
