@@ -20,8 +20,8 @@ from gnnrec.data.schema import DataError
 COMMAND_MODULES = [
     "gnnrec.data.commands",
     "gnnrec.data.synth_commands",
+    "gnnrec.text.commands",
     "gnnrec.export.commands",
-    "gnnrec.demo",
 ]
 
 
