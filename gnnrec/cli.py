@@ -22,6 +22,7 @@ COMMAND_MODULES = [
     "gnnrec.data.synth_commands",
     "gnnrec.text.commands",
     "gnnrec.export.commands",
+    "gnnrec.demo",
 ]
 
 
