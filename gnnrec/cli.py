@@ -62,4 +62,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # `python -m gnnrec.cli`: run the imported module's main so that commands raising
+    # gnnrec.cli.UserError are caught by the same class (not __main__.UserError).
+    from gnnrec.cli import main as _main
+    sys.exit(_main())
