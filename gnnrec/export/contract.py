@@ -22,7 +22,8 @@ An export folder holds::
 ``dtype``, ``n_users``, ``n_items``, ``domains``, ``created`` (UTC ISO time),
 ``gnnrec_version``, ``files`` (name -> sha256 of every other file), and what the
 producer supplies in :attr:`Export.manifest`: ``model``, ``config`` (resolved),
-``dataset`` (``name``, ``fingerprint``), ``metrics`` (test metrics), ``foldin``
+``dataset`` (``{name, fingerprint}``; a plain name plus ``dataset_fingerprint``
+is folded into that form), ``metrics`` (test metrics), ``foldin``
 (the rule that turns an item history into a user vector, see
 :mod:`gnnrec.export.foldin`) and, for lossy dtypes, ``quantization`` (the
 validation NDCG@20 change, see :mod:`gnnrec.export.quality`).
@@ -89,6 +90,10 @@ class Export:
             if list(self.items["item_id"].astype(str)) != list(self.item_ids):
                 raise ExportError("items table is not row-aligned with item_ids "
                                   "(same ids in the same order are required)")
+        ds_info = self.manifest.get("dataset")
+        if isinstance(ds_info, str):          # producers may give a name + a separate fingerprint
+            self.manifest["dataset"] = {"name": ds_info,
+                                        "fingerprint": self.manifest.pop("dataset_fingerprint", None)}
         if self.seen is not None and self.seen.shape != (len(self.user_ids), len(self.item_ids)):
             raise ExportError(f"seen matrix has shape {self.seen.shape}, expected "
                               f"(n_users, n_items) = ({len(self.user_ids)}, {len(self.item_ids)})")

@@ -7,9 +7,9 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
 from pathlib import Path
-
-import httpx
 
 
 def free_port() -> int:
@@ -37,9 +37,10 @@ def start_server(export: str | Path, *extra: str, timeout: float = 60.0,
         if proc.poll() is not None:
             raise RuntimeError(f"server exited early (code {proc.returncode}):\n{proc.stdout.read()}")
         try:
-            if httpx.get(f"{url}/healthz", timeout=1.0).status_code == 200:
-                return proc, url
-        except httpx.TransportError:
+            with urllib.request.urlopen(f"{url}/healthz", timeout=1.0) as r:
+                if r.status == 200:
+                    return proc, url
+        except (urllib.error.URLError, ConnectionError, TimeoutError):
             time.sleep(0.2)
     stop_server(proc)
     raise RuntimeError(f"server did not answer /healthz within {timeout} s")
