@@ -68,6 +68,30 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                     help="warm users need >= this many positives in a domain to get a "
                          "valid and a test row there (default 3)")
     pr.add_argument("--seed", type=int, default=0, help="seed of the cold-user choice (default 0)")
+    g = pr.add_argument_group(
+        "your own data (NAME is then any new name)",
+        "--format amazon: one --domain NAME=REVIEWS[,META] per category (2018 ratings .csv, "
+        "2018 reviews/5-core .json, 2023 .jsonl; metadata .json/.jsonl, .gz ok). "
+        "--format table: --interactions FILE (.tsv/.csv/.parquet) with --columns mapping and "
+        "optional --item-text FILE.")
+    g.add_argument("--format", choices=("amazon", "table"), help="raw format of your own data")
+    g.add_argument("--domain", action="append", default=[], metavar="NAME=REVIEWS[,META]",
+                   help="(amazon) a category as a domain; repeat for each")
+    g.add_argument("--interactions", metavar="FILE", help="(table) the interaction table")
+    g.add_argument("--columns", metavar="MAP",
+                   help="(table) e.g. user=uid,item=iid,domain=cat,rating=stars,timestamp=ts "
+                        "(user and item required)")
+    g.add_argument("--item-text", metavar="FILE", help="(table) item text table")
+    g.add_argument("--text-id", default="item_id",
+                   help="(table) item id column of --item-text (default item_id)")
+    g.add_argument("--namespace-items", action="store_true",
+                   help="(table) item ids are only unique per domain: use <domain>:<id>")
+    g.add_argument("--split", choices=("cold", "loo", "random"), default="cold",
+                   help="cold: cross-domain cold-start protocol (options above); loo: temporal "
+                        "leave-one-out per (user, domain); random: 80/10/10 seeded")
+    g.add_argument("--kcore", type=int, help="keep the per-domain k-core before splitting")
+    g.add_argument("--implicit", type=float, metavar="T",
+                   help="(loo/random) keep ratings >= T only")
     pr.add_argument("--write-tsv", metavar="DIR",
                     help="also write the split in the frozen CD-folder TSV format "
                          "(items/users/train/valid/test.tsv) for diffing")
@@ -132,7 +156,7 @@ _MOVIELENS = {"ml1m-cd": "ml-1m", "ml1m-cd-raw": "ml-1m", "ml100k-cd": "ml-100k"
 def _prepare(args: argparse.Namespace) -> int:
     from gnnrec.data.fetch import fetch
     from gnnrec.data.prepare import prepare_movielens_cd
-    from gnnrec.data.registry import RECIPES, load_dataset, prepared_path
+    from gnnrec.data.registry import RECIPES, prepared_path
     from gnnrec.data.split import CDProtocol, pinned_cold_groups
     from gnnrec.data.store import load_prepared, save_prepared
     _apply_data_dir(args)
@@ -147,14 +171,18 @@ def _prepare(args: argparse.Namespace) -> int:
         ds, inputs = prepare_movielens_cd(raw, args.name, proto, pinned=pinned)
         if pinned is not None:
             ds.protocol["pinned_from"] = str(args.pin_cold)
+    elif args.format:
+        ds, inputs = _prepare_own(args, CDProtocol(
+            threshold=args.threshold, bridge_min=args.bridge_min,
+            cold_fraction=args.cold_fraction, warm_min=args.warm_min, seed=args.seed))
     elif args.name in RECIPES:
         if args.raw or args.pin_cold:
             raise DataError(f"--raw/--pin-cold apply to the MovieLens recipes {sorted(_MOVIELENS)}; "
                             f"{args.name} is prepared from its registered source")
         ds, inputs = RECIPES[args.name].build()
     else:
-        load_dataset(args.name)          # raises the helpful unknown-name error
-        return 2
+        raise DataError(f"unknown dataset {args.name!r}: registered names are {sorted(RECIPES)}; "
+                        f"for your own data pass --format amazon|table")
     save_prepared(ds, out, inputs=inputs)
     t_prep = time.perf_counter() - t0
     t1 = time.perf_counter()
@@ -175,6 +203,32 @@ def _prepare(args: argparse.Namespace) -> int:
     print(f"  fingerprint {ds.fingerprint()[:16]}...")
     print(f"prepared in {t_prep:.2f}s -> {out}; loading the prepared folder takes {t_load:.2f}s")
     return 0
+
+
+def _prepare_own(args: argparse.Namespace, proto):
+    """--format amazon|table: read, clean, split (returns (Dataset, inputs))."""
+    from gnnrec.data.prepare import split_raw
+    if args.format == "amazon":
+        from gnnrec.data.amazon import Category, read_amazon
+        cats = []
+        for spec in args.domain:
+            dom, sep, files = spec.partition("=")
+            parts = [p for p in files.split(",") if p]
+            if not sep or not dom or not 1 <= len(parts) <= 2:
+                raise DataError(f"--domain {spec!r} must look like books=Books.csv[,meta_Books.json]")
+            cats.append(Category(dom, Path(parts[0]), Path(parts[1]) if len(parts) == 2 else None))
+        raw, inputs = read_amazon(cats, name=args.name)
+    else:
+        from gnnrec.data.generic import parse_mapping, read_generic
+        if not args.interactions or not args.columns:
+            raise DataError("--format table needs --interactions FILE and --columns MAP")
+        raw, inputs = read_generic(args.interactions, parse_mapping(args.columns), name=args.name,
+                                   item_text=args.item_text, text_id=args.text_id,
+                                   namespace=args.namespace_items)
+    ds = split_raw(raw, args.split, threshold=args.implicit if args.split != "cold" else None,
+                   kcore=args.kcore, seed=args.seed, protocol=proto, warm_min=args.warm_min)
+    ds.name = args.name
+    return ds, inputs
 
 
 def _stats(args: argparse.Namespace) -> int:

@@ -139,6 +139,8 @@ def load_dataset(spec: str | os.PathLike, rebuild: bool = False) -> Dataset:
         raise DataError(f"{path} is neither a prepared dataset (manifest.json) nor a CD folder "
                         f"(items.tsv, users.tsv, train.tsv, valid.tsv, test.tsv)")
     name = str(spec)
+    if name not in RECIPES and is_prepared(prepared_path(name)):
+        return load_prepared(prepared_path(name))       # prepared with `gnnrec data prepare`
     if name not in RECIPES:
         raise DataError(f"unknown dataset {name!r}: not a folder and not one of "
                         f"{sorted(RECIPES)}")
