@@ -1,0 +1,122 @@
+"""Full-ranking protocol: every group scored against every item of its domain.
+
+For each domain ``d`` and each batch of at most ``batch_size`` groups (and at
+most :data:`MAX_SCORES` scores) the batch's score block is one matrix product
+``U[users] @ V[block_d].T`` (B, n_d) on the embeddings' device; masked items
+(train positives, valid positives when scoring test, items absent from an
+export) are set to ``-inf``; ``torch.topk`` gives the top-K lists and
+:func:`gnnrec.eval.ranking.truth_ranks` the pessimistic truth ranks. Memory is
+O(B * n_d); no Python loop runs over users or items.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from gnnrec.eval.metrics import topk_metrics
+from gnnrec.eval.plan import Plan
+from gnnrec.eval.ranking import truth_ranks
+
+MAX_SCORES = 1 << 25        # at most 32M scores (128 MiB float32) per batch
+
+
+@dataclass
+class GroupScores:
+    """Per-group metric values of the evaluated groups, plus top-K coverage sets.
+
+    ``groups`` (n,) plan group ids; ``values`` metric name -> (n,) float64;
+    ``covered`` domain index -> (2 scenarios, len(ks), n_d) bool: items that
+    appear in some top-K list of that domain x scenario.
+    """
+
+    groups: np.ndarray
+    values: dict[str, np.ndarray]
+    covered: dict[int, np.ndarray]
+
+
+def gather_csr(ptr: torch.Tensor, groups: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Entry indices and batch-local rows of the CSR rows ``groups`` (vectorised)."""
+    lens = ptr[groups + 1] - ptr[groups]
+    rows = torch.repeat_interleave(torch.arange(len(groups), device=ptr.device), lens)
+    first = torch.cumsum(lens, 0) - lens
+    entry = torch.arange(int(lens.sum()), device=ptr.device) - first[rows] + ptr[groups][rows]
+    return entry, rows
+
+
+def batches(plan: Plan, selected: np.ndarray, batch_size: int) -> list[tuple[int, np.ndarray]]:
+    """(domain, group ids) batches of the selected groups, never mixing domains."""
+    out = []
+    for d in range(len(plan.domains)):
+        g = selected[(plan.g_dom[selected] == d)]
+        if len(g) == 0:
+            continue
+        n_d = int(plan.item_offsets[d + 1] - plan.item_offsets[d])
+        rows = max(1, min(batch_size, MAX_SCORES // max(n_d, 1)))
+        out += [(d, g[i:i + rows]) for i in range(0, len(g), rows)]
+    return out
+
+
+@torch.inference_mode()
+def full_ranking(plan: Plan, user_emb: torch.Tensor, item_emb: torch.Tensor, ks: tuple[int, ...],
+                 selected: np.ndarray, batch_size: int, user_ok: np.ndarray,
+                 item_ok: np.ndarray, progress: bool = False) -> GroupScores:
+    """Evaluate the ``selected`` groups of ``plan`` (see module docstring).
+
+    ``user_emb`` (n_users, dim) and ``item_emb`` (n_items, dim) float32 on one
+    device; ``user_ok`` / ``item_ok`` bool (n_users,) / (n_items,): rows that
+    exist (a missing user's groups are misses, a missing item is never ranked).
+    """
+    dev = user_emb.device
+    t = plan.tensors(dev)
+    kmax_nominal = max(ks)
+    miss = kmax_nominal + 1
+    item_bad = torch.as_tensor(~item_ok, device=dev)
+    values: dict[str, list[torch.Tensor]] = {}
+    covered: dict[int, torch.Tensor] = {}
+    todo = batches(plan, selected, batch_size)
+    for d, g_np in tqdm(todo, desc=f"evaluate {plan.split} (full)", unit="batch",
+                        disable=not progress, leave=False):
+        lo, hi = int(plan.item_offsets[d]), int(plan.item_offsets[d + 1])
+        n_d = hi - lo
+        g = torch.as_tensor(g_np, device=dev)
+        scores = user_emb[t["g_user"][g]] @ item_emb[lo:hi].T
+        m_entry, m_row = gather_csr(t["m_ptr"], g)
+        scores[m_row, t["m_items"][m_entry]] = float("-inf")
+        bad = item_bad[lo:hi]
+        if bool(bad.any()):
+            scores[:, bad] = float("-inf")
+        kmax = min(kmax_nominal, n_d)
+        vals, idx = torch.topk(scores, kmax, dim=1)
+        t_entry, t_row = gather_csr(t["t_ptr"], g)
+        n_truth = t["t_ptr"][g + 1] - t["t_ptr"][g]
+        row_start = torch.cumsum(n_truth, 0) - n_truth
+        rank, pos, row, best = truth_ranks(scores, vals, t_row, t["t_items"][t_entry],
+                                           row_start, miss)
+        out = topk_metrics(rank, pos, row, n_truth, ks)
+        out["mrr"] = 1.0 / best
+        ok = torch.as_tensor(user_ok[plan.g_user[g_np]], device=dev)
+        scen = torch.as_tensor(plan.g_scen[g_np], device=dev)
+        cov = covered.setdefault(d, torch.zeros(2, len(ks), n_d, dtype=torch.bool, device=dev))
+        pop = t["pop_pct"][lo:hi]
+        for j, k in enumerate(ks):
+            kk = min(k, kmax)
+            listed = torch.isfinite(vals[:, :kk]) & ok[:, None]
+            top = idx[:, :kk]
+            n_listed = listed.sum(1)
+            psum = torch.where(listed, pop[top], torch.zeros((), device=dev)).sum(1)
+            out[f"pop_pct@{k}"] = torch.where(n_listed > 0, psum.double() / n_listed,
+                                              torch.full_like(psum, float("nan"), dtype=torch.float64))
+            cells = scen[:, None].expand_as(top)[listed]
+            cov[cells, j, top[listed]] = True
+        for name, v in out.items():
+            if not name.startswith("pop_pct"):
+                v = torch.where(ok, v, torch.zeros_like(v))
+            values.setdefault(name, []).append(v)
+    vals_np = {k: torch.cat(v).cpu().numpy() for k, v in values.items()}
+    order = np.concatenate([g for _, g in todo]) if todo else np.zeros(0, dtype=np.int64)
+    return GroupScores(groups=order, values=vals_np,
+                       covered={d: c.cpu().numpy() for d, c in covered.items()})
