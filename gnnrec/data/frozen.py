@@ -24,6 +24,7 @@ import pandas as pd
 
 from gnnrec.data.readers import read_table
 from gnnrec.data.schema import SPLITS, DataError, Dataset, namespaced
+from gnnrec.data.split import check_split
 from gnnrec.utils.files import atomic_dir, sha256_file
 
 INTERACTION_COLS = ["user_id", "item_id", "domain", "rating", "timestamp"]
@@ -82,6 +83,7 @@ def load_cd_folder(folder: str | os.PathLike, name: str | None = None) -> tuple[
         tables[split] = _to_index(frame, uidx, iidx, domains, str(path))
     ds = Dataset(name=ds.name, users=ds.users, items=ds.items, domains=domains,
                  protocol=ds.protocol, **tables)
+    check_split(ds)
     inputs = {f"{folder.name}/{f}": sha256_file(folder / f)
               for f in ("items.tsv", "users.tsv", "train.tsv", "valid.tsv", "test.tsv")}
     return ds, inputs
@@ -129,10 +131,12 @@ def load_disencdr_pair(root: str | os.PathLike, scenario: str, valid_seed: int =
     train, valid = _holdout_valid(train, test, valid_seed)
     protocol = {"source": "disencdr-pair", "scenario": scenario,
                 "valid": f"one seeded train positive of a seeded sample of users per domain "
-                         f"(as many users as test users), seed {valid_seed}",
+                         f"(as many users as test users; only rows whose item keeps another "
+                         f"train row), seed {valid_seed}",
                 "valid_seed": valid_seed}
     ds = Dataset(name=ds0.name, users=ds0.users, items=ds0.items, domains=domains,
                  train=train, valid=valid, test=test, protocol=protocol)
+    check_split(ds)
     return ds, inputs
 
 
@@ -145,10 +149,13 @@ def _holdout_valid(train: pd.DataFrame, test: pd.DataFrame, seed: int
     """Move one train positive per sampled user (per domain) into a validation split.
 
     Only users with >= 2 train positives in the domain are sampled, so nobody
-    loses their whole history there.
+    loses their whole history there, and a row is only taken while its item
+    keeps >= 1 other train row, so every validation item stays learnable (an
+    item seen only in validation would make early stopping score noise).
     """
     rng = np.random.default_rng(seed)
     take: list[int] = []
+    item_left = np.bincount(train["item"].to_numpy())
     for d in sorted(train["domain"].unique()):
         n_test = int((test["domain"] == d).sum())
         rows = train.index[train["domain"] == d].to_numpy()
@@ -159,7 +166,14 @@ def _holdout_valid(train: pd.DataFrame, test: pd.DataFrame, seed: int
         mask = np.isin(users, chosen)
         cand = pd.Series(rows[mask], index=users[mask])
         shuffled = cand.sample(frac=1.0, random_state=int(rng.integers(2**31)))
-        take.extend(shuffled.groupby(level=0).head(1).to_numpy().tolist())
+        done: set[int] = set()
+        items = train["item"].to_numpy()
+        for user, row in zip(shuffled.index.to_numpy(), shuffled.to_numpy()):
+            if user in done or item_left[items[row]] < 2:
+                continue
+            done.add(user)
+            item_left[items[row]] -= 1
+            take.append(int(row))
     valid = train.loc[sorted(take)].copy()
     valid["scenario"] = "warm"
     return train.drop(index=take).reset_index(drop=True), valid.reset_index(drop=True)
