@@ -11,7 +11,8 @@ the export's ``seen`` matrix, at least 1), the rules are
 
 Only the direction of u matters for one user's ranking (scores are ``V @ u``).
 The rule an export uses is ``manifest["foldin"]["rule"]`` (default ``mean``);
-:func:`choose_rule` picks it on validation cold-start users at export time.
+:func:`gnnrec.export.quality.choose_foldin_rule` picks it on validation
+cold-start users at export time (`gnnrec export`).
 """
 
 from __future__ import annotations
