@@ -43,8 +43,12 @@ def parse_mapping(text: str) -> dict[str, str]:
 
 
 def read_any(path: str | os.PathLike, needed: list[str], numeric: list[str] = (),
-             integer: list[str] = ()) -> pd.DataFrame:
-    """TSV (.tsv/.txt), CSV (.csv) or Parquet (.parquet) with a header row."""
+             integer: list[str] = (), keep_all: bool = False) -> pd.DataFrame:
+    """TSV (.tsv/.txt), CSV (.csv) or Parquet (.parquet) with a header row.
+
+    Returns the ``needed`` columns (all columns when ``keep_all``); missing
+    columns, empty ids and non-numbers raise :class:`DataError` with the line.
+    """
     path = Path(path)
     if path.suffix == ".parquet":
         if not path.is_file():
@@ -71,7 +75,15 @@ def read_any(path: str | os.PathLike, needed: list[str], numeric: list[str] = ()
                 frame[col] = frame[col].astype("string").astype(object)
         return frame
     sep = {".csv": ","}.get(path.suffix, "\t")
-    return read_table(path, sep=sep, numeric=numeric, integer=integer, required=needed)
+    if keep_all:
+        frame = read_table(path, sep=sep, required=[])
+        missing = [c for c in needed if c not in frame.columns]
+        if missing:
+            raise DataError(f"{path}: header lacks columns {missing}; it has "
+                            f"{list(frame.columns)}")
+        return frame
+    return read_table(path, list(dict.fromkeys(needed)), sep=sep, numeric=numeric,
+                      integer=integer)
 
 
 def read_generic(interactions: str | os.PathLike, columns: dict[str, str], name: str = "generic",
@@ -98,8 +110,8 @@ def read_generic(interactions: str | os.PathLike, columns: dict[str, str], name:
                       else np.arange(len(t), dtype=np.int64))})
     inter.attrs = dict(t.attrs)
     items = pd.DataFrame({"item_id": inter["item_id"], "domain": dom.to_numpy(),
-                          "_raw": raw_item.to_numpy()}).drop_duplicates("item_id")
-    clash = items[items.duplicated("_raw", keep=False)] if not namespace else items.iloc[:0]
+                          "_raw": raw_item.to_numpy()}).drop_duplicates(["item_id", "domain"])
+    clash = items[items.duplicated("item_id", keep=False)]
     if len(clash):
         r = clash["_raw"].iat[0]
         raise DataError(f"{path}: item {r!r} appears in domains "
@@ -107,7 +119,7 @@ def read_generic(interactions: str | os.PathLike, columns: dict[str, str], name:
                         f"only unique per domain pass --namespace-items")
     inputs = {path.name: sha256_file(path)}
     if item_text is not None:
-        txt = read_any(item_text, [text_id])
+        txt = read_any(item_text, [text_id], keep_all=True)
         txt.attrs = {}
         txt[text_id] = txt[text_id].astype(str).str.strip()
         dcol = columns.get("domain")

@@ -34,11 +34,11 @@ def _text_items(ds: Dataset) -> np.ndarray:
     return filled.any(axis=1).to_numpy()
 
 
-def _connectivity(n_users: int, users: np.ndarray, items: np.ndarray,
+def _connectivity(n_users: int, users: np.ndarray, items: np.ndarray, user_nodes: np.ndarray,
                   item_nodes: np.ndarray) -> dict[str, Any]:
-    """Components of the bipartite graph on the given users and item nodes and edges."""
+    """Components of the bipartite graph with the given nodes and (user, item) edges."""
     g = nx.Graph()
-    g.add_nodes_from(np.unique(users).tolist())
+    g.add_nodes_from(user_nodes.tolist())
     g.add_nodes_from((n_users + item_nodes).tolist())
     g.add_edges_from(zip(users.tolist(), (n_users + items).tolist()))
     n = g.number_of_nodes()
@@ -85,11 +85,12 @@ def dataset_stats(ds: Dataset, graph: bool = True) -> dict[str, Any]:
     out["items_with_text"] = int(has_text.sum())
     if graph:
         u, i = tr["user"].to_numpy(), tr["item"].to_numpy()
-        out["graph"] = {"train": _connectivity(ds.n_users, u, i, np.arange(ds.n_items))}
+        out["graph"] = {"train": _connectivity(ds.n_users, u, i, np.arange(ds.n_users),
+                                               np.arange(ds.n_items))}
         for d, dom in enumerate(ds.domains):
             m = tr["domain"].to_numpy() == d
             blk = ds.item_block(d)
-            out["graph"][dom] = _connectivity(ds.n_users, u[m], i[m],
+            out["graph"][dom] = _connectivity(ds.n_users, u[m], i[m], np.unique(u[m]),
                                               np.arange(blk.start, blk.stop))
     return out
 
