@@ -171,6 +171,9 @@ def _prepare(args: argparse.Namespace) -> int:
         ds, inputs = prepare_movielens_cd(raw, args.name, proto, pinned=pinned)
         if pinned is not None:
             ds.protocol["pinned_from"] = str(args.pin_cold)
+        elif args.name == "ml1m-cd":
+            print("note: cold users are a seeded choice, not the frozen benchmark's groups; "
+                  "add --pin-cold ../shared/data/ml1m-cd to reproduce that split row for row")
     elif args.format:
         ds, inputs = _prepare_own(args, CDProtocol(
             threshold=args.threshold, bridge_min=args.bridge_min,

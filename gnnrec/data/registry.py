@@ -119,6 +119,13 @@ RECIPES: dict[str, Recipe] = {
 }
 
 
+def _shadows_frozen(name: str, ds: Dataset) -> bool:
+    """A seeded raw ml1m-cd in the cache must not hide the frozen split benchmarks need."""
+    root = shared_data_dir()
+    return (name == "ml1m-cd" and root is not None and (root / "ml1m-cd").is_dir()
+            and str(ds.protocol.get("cold_groups", "")).startswith("seeded"))
+
+
 def register(recipe: Recipe) -> None:
     """Add or replace a named dataset recipe."""
     RECIPES[recipe.name] = recipe
@@ -146,7 +153,11 @@ def load_dataset(spec: str | os.PathLike, rebuild: bool = False) -> Dataset:
                         f"{sorted(RECIPES)}")
     target = prepared_path(name)
     if is_prepared(target) and not rebuild:
-        return load_prepared(target)
+        ds = load_prepared(target)
+        if not _shadows_frozen(name, ds):
+            return ds
+        log.warning("%s: the cached copy in %s was prepared from raw with seeded cold users; "
+                    "the frozen benchmark split is available, so it replaces the cache", name, target)
     ds, inputs = RECIPES[name].build()
     save_prepared(ds, target, inputs=inputs)
     return ds

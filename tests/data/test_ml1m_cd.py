@@ -49,3 +49,12 @@ def test_ml1m_cd_without_shared_data_is_prepared_from_raw(ml1m_raw, monkeypatch,
         mine = ds.items.sort_values("item_id", key=lambda s: s.str[1:].astype(int))
         assert mine["item_id"].tolist() == frozen["item_id"].tolist()
         assert mine["domain"].tolist() == frozen["domain"].tolist()
+
+
+@needs_shared("ml1m-cd")
+def test_seeded_raw_copy_never_hides_the_frozen_split(tiny, monkeypatch):
+    from gnnrec.data.store import save_prepared
+    tiny.protocol = {"cold_groups": "seeded choice (seed 0)"}
+    save_prepared(tiny, registry.prepared_path("ml1m-cd"))       # e.g. `data prepare ml1m-cd`
+    ds = registry.load_dataset("ml1m-cd")
+    assert ds.protocol["source"] == "frozen-cd-folder" and len(ds.train) == 500_925
