@@ -46,6 +46,7 @@ class HGT(Recommender):
     """HGT recommender (module docstring); config keys in :attr:`defaults`."""
 
     name: ClassVar[str] = "hgt"
+    wants_text: ClassVar[bool] = True      # projected text for items when the dataset has it
     defaults: ClassVar[dict[str, Any]] = {
         "dim": 64,          # node width in every layer
         "layers": 2,        # HGTConv layers

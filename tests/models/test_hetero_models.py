@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -13,6 +15,16 @@ from gnnrec.models.domain_blocks import block_layout
 from gnnrec.models.emcdr import EMCDR
 from gnnrec.models.hgt import HGT
 from gnnrec.models.registry import model_class
+from gnnrec.text.features import TextFeatures
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """Tiny tensors: one intra-op thread (on a busy 2-core box, thread spinning makes ops ~50x slower)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
 
 
 def _ctx(ds, name: str, text: np.ndarray | None = None, **cfg) -> ModelContext:
@@ -153,3 +165,42 @@ def test_hgt_edge_keep_subsamples_only_in_training(tiny):
     assert sum(e.shape[1] for e in m.edge_index_dict().values()) < full
     m.eval()
     assert sum(e.shape[1] for e in m.edge_index_dict().values()) == full == 2 * len(tiny.train)
+
+
+# ---- through the real trainer -------------------------------------------------------
+def _train(tiny, tmp_path, model: dict, feats=None, epochs: int = 6):
+    from gnnrec.train.trainer import train_run
+
+    cfg = {"name": f"t_{model['name']}", "dataset": "tiny", "runs_dir": str(tmp_path), "seed": 0,
+           "model": model, "train": {"epochs": epochs, "batch_size": 64, "lr": 0.02, "patience": epochs}}
+    res = train_run(cfg, ds=tiny, feats=feats, progress=False, export=True)
+    log = [json.loads(line) for line in (res.run_dir / "log.jsonl").read_text().splitlines()]
+    losses: dict[str, list[float]] = {}
+    for rec in log:
+        if rec["event"] == "epoch":
+            losses.setdefault(rec["stage"], []).append(rec["loss"])
+    return res, losses
+
+
+def _text_features(ds) -> TextFeatures:
+    vec = _text(ds)
+    return TextFeatures(vectors=vec, entity="item", model_id="random-test-vectors", key="test",
+                        template="{title}", empty=np.zeros(ds.n_items, bool))
+
+
+@pytest.mark.parametrize("model,with_text", [
+    ({"name": "hgt", "dim": 16, "heads": 2, "edge_keep": 0.8}, True),
+    ({"name": "bitgcf", "dim": 8, "layers": 2}, False),
+    ({"name": "emcdr", "dim": 8, "min_bridge": 2}, False),
+])
+def test_trains_with_the_trainer_and_loss_decreases(tiny, tmp_path, model, with_text):
+    res, losses = _train(tiny, tmp_path, model, _text_features(tiny) if with_text else None)
+    expect = ["mf", "mapping"] if model["name"] == "emcdr" else ["main"]
+    assert list(losses) == expect
+    for stage, ls in losses.items():
+        assert len(ls) >= 3 and ls[-1] < ls[0], (stage, ls)
+    u, v = res.model.embeddings()
+    assert u.shape[0] == tiny.n_users and v.shape[0] == tiny.n_items and u.shape[1] == v.shape[1]
+    assert (res.run_dir / "export" / "manifest.json").is_file()
+    if model["name"] == "hgt":
+        assert res.model.use_text == with_text
