@@ -21,6 +21,7 @@ COMMAND_MODULES = [
     "gnnrec.data.commands",
     "gnnrec.data.synth_commands",
     "gnnrec.text.commands",
+    "gnnrec.train.commands",
     "gnnrec.eval.commands",
     "gnnrec.export.commands",
     "gnnrec.demo",

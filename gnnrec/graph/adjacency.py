@@ -23,7 +23,10 @@ LightGCN-family model calls it; optimise here, keep the signature)::
     E^(0) = emb0,  E^(l+1) = A_hat @ E^(l),   out = sum_l w_l E^(l)   (w_l = 1/(L+1))
 
 It never materialises a dense n x n matrix. Its backward uses the symmetry of
-``A_hat`` (grad_in = A_hat @ grad_out), so no transposed copy is built.
+``A_hat`` (grad_in = A_hat @ grad_out), so no transposed copy is built. On
+CPU the product runs on a zero-copy scipy view of the CSR buffers (scipy's
+CSR x dense kernel measured 2-4x faster than ``torch.sparse.mm`` here); on
+CUDA it is ``torch.sparse.mm`` (cuSPARSE).
 """
 
 from __future__ import annotations
@@ -76,17 +79,36 @@ def domain_adjacency(users: np.ndarray, items: np.ndarray, domains: np.ndarray,
     return normalized_bipartite(domains * n_users + users, items, n_domains * n_users, n_items)
 
 
+def _scipy_view(adj: torch.Tensor) -> sp.csr_matrix:
+    """scipy CSR sharing ``adj``'s buffers (cached as an attribute of the tensor)."""
+    view = getattr(adj, "_gnnrec_scipy", None)
+    if view is None:
+        n = adj.shape[0]
+        view = sp.csr_matrix((n, adj.shape[1]), dtype=np.float32)
+        view.data = adj.values().numpy()
+        view.indices = adj.col_indices().numpy()
+        view.indptr = adj.crow_indices().numpy()
+        adj._gnnrec_scipy = view
+    return view
+
+
+def _spmm(adj: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    if adj.device.type == "cpu" and adj.layout == torch.sparse_csr and x.dtype == torch.float32:
+        return torch.from_numpy(np.asarray(_scipy_view(adj) @ x.detach().contiguous().numpy()))
+    return torch.sparse.mm(adj, x)
+
+
 class _SymSpMM(torch.autograd.Function):
     """``A @ X`` for a symmetric sparse ``A``; backward reuses ``A`` (no transpose)."""
 
     @staticmethod
     def forward(ctx, adj: torch.Tensor, x: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
         ctx.adj = adj
-        return torch.sparse.mm(adj, x)
+        return _spmm(adj, x)
 
     @staticmethod
     def backward(ctx, grad: torch.Tensor):  # type: ignore[override]
-        return None, torch.sparse.mm(ctx.adj, grad.contiguous())
+        return None, _spmm(ctx.adj, grad.contiguous())
 
 
 def sym_spmm(adj: torch.Tensor, x: torch.Tensor) -> torch.Tensor:

@@ -106,7 +106,12 @@ def parse_override(text: str) -> tuple[str, Any]:
 def _check_type(key: str, value: Any, types: tuple[type, ...], choices: tuple | None, src: str) -> Any:
     if value is None:
         return None
-    if isinstance(value, bool) and bool not in types:
+    if float in types and isinstance(value, str):
+        try:                                        # YAML 1.1 reads "1e-3" as a string
+            return float(value)
+        except ValueError:
+            ok = False
+    elif isinstance(value, bool) and bool not in types:
         ok = False
     elif float in types and isinstance(value, int):
         return float(value)
@@ -163,6 +168,9 @@ def resolve(raw: dict[str, Any] | None, overrides: list[str] | None = None, sour
     for k in ("train.epochs", "train.batch_size", "train.negatives", "model.dim"):
         if k in out and out[k] is not None and out[k] < 1:
             raise ConfigError(f"{srcs.get(k, source)}: {k} must be >= 1, got {out[k]}")
+    if out["eval.k"] not in out["eval.ks"]:
+        raise ConfigError(f"{srcs.get('eval.k', source)}: eval.k={out['eval.k']} (the selection "
+                          f"cut-off) must be one of eval.ks={out['eval.ks']}")
     if out["name"] is None:
         out["name"] = default_name or f"{out['dataset']}_{out['model.name']}".replace("/", "_")
     return _nest(out)

@@ -77,7 +77,9 @@ def evaluate_model(model: Recommender, ds: Dataset, cfg: dict[str, Any], split: 
     from gnnrec.eval import evaluate
 
     u, v = model.embeddings()
-    return evaluate(u, v, ds, split=split, ks=tuple(cfg["eval"]["ks"]), device=u.device)
+    # validation inside the loop needs no bootstrap CIs; final results keep the evaluator's default
+    extra = {"bootstrap": 0} if split == "valid" else {}
+    return evaluate(u, v, ds, split=split, ks=tuple(cfg["eval"]["ks"]), device=u.device, **extra)
 
 
 def selection_score(res, ds: Dataset, cfg: dict[str, Any]) -> tuple[float, dict[str, float]]:

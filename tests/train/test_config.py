@@ -1,0 +1,47 @@
+"""Config resolution and CLI errors: unknown keys, wrong types, unknown models, run-dir rules."""
+
+from __future__ import annotations
+
+import pytest
+
+from gnnrec.cli import main
+from gnnrec.train import ConfigError, load_config, resolve
+
+
+def test_defaults_overrides_and_model_keys(tmp_path):
+    f = tmp_path / "c.yaml"
+    f.write_text("dataset: ml1m-cd\nmodel: {name: cd-lightgcn-text, layers: 3}\ntrain: {epochs: 5}\n")
+    cfg = load_config(f, ["train.epochs=30", "model.layers=2", "train.lr=1e-3"])
+    assert cfg["name"] == "c"                       # file stem
+    assert cfg["train"]["epochs"] == 30 and cfg["model"]["layers"] == 2
+    assert cfg["train"]["lr"] == 1e-3 and cfg["model"]["user_text"] is True
+    assert cfg["train"]["batch_size"] == 16384      # default kept
+
+
+@pytest.mark.parametrize("override, needle", [
+    ("train.epoch=3", "valid keys: train.amp"),
+    ("model.heads=4", "model.dim"),
+    ("bogus=1", "train.*"),
+    ("train.lr=fast", "train.lr must be int or float"),
+    ("train.epochs=2.5", "train.epochs must be int"),
+    ("train.loss=hinge", "must be one of ['bpr', 'softmax']"),
+    ("model.name=gcn9000", "unknown model 'gcn9000'; available:"),
+    ("train.epochs", "key=value"),
+])
+def test_bad_overrides(override, needle):
+    with pytest.raises(ConfigError) as e:
+        resolve({}, [override])
+    assert needle in str(e.value)
+
+
+def test_wrong_type_in_file_names_file(tmp_path):
+    f = tmp_path / "bad.yaml"
+    f.write_text("train:\n  batch_size: big\n")
+    with pytest.raises(ConfigError, match=r"bad.yaml: train.batch_size must be int"):
+        load_config(f)
+
+
+def test_cli_reports_config_errors(tmp_path, capsys):
+    assert main(["train", "-", "train.epoch=3", f"runs_dir={tmp_path}"]) == 2
+    err = capsys.readouterr().err
+    assert "unknown key 'train.epoch'" in err and "train.epochs" in err
