@@ -83,11 +83,15 @@ def half_of(user_id: str, domain: str) -> str:
     return "test" if digest[-1] & 1 else "valid"
 
 
-def _choose_cold(raw: RawData, pos: pd.DataFrame, p: CDProtocol) -> tuple[Pinned, int]:
+def _positives_per_domain(raw: RawData, pos: pd.DataFrame) -> np.ndarray:
+    """(n_users, n_domains) count of positives."""
     counts = np.zeros((raw.n_users, len(raw.domains)), dtype=np.int64)
     np.add.at(counts, (pos["user"].to_numpy(), pos["domain"].to_numpy()), 1)
-    need = len(raw.domains) if p.bridge_domains is None else p.bridge_domains
-    bridges = np.flatnonzero((counts >= p.bridge_min).sum(axis=1) >= need)
+    return counts
+
+
+def _choose_cold(raw: RawData, counts: np.ndarray, bridges: np.ndarray, p: CDProtocol) -> Pinned:
+    """Seeded disjoint cold groups, one block of the permuted bridge users per domain."""
     n = int(np.floor(p.cold_fraction * len(bridges)))
     if n * len(raw.domains) > len(bridges):
         raise DataError(f"{raw.name}: cold_fraction {p.cold_fraction} x {len(raw.domains)} domains "
@@ -99,7 +103,7 @@ def _choose_cold(raw: RawData, pos: pd.DataFrame, p: CDProtocol) -> tuple[Pinned
         for u in perm[d * n:(d + 1) * n]:
             if counts[u, d] >= p.bridge_min:
                 chosen[(uid[u], dom)] = half_of(uid[u], dom)
-    return chosen, len(bridges)
+    return chosen
 
 
 def cold_start_split(raw: RawData, p: CDProtocol | None = None, pinned: Pinned | None = None,
@@ -108,22 +112,22 @@ def cold_start_split(raw: RawData, p: CDProtocol | None = None, pinned: Pinned |
     p = p or CDProtocol()
     inter = raw.interactions
     pos = _order(raw, inter[inter["rating"] >= p.threshold])
-    counts = np.zeros((raw.n_users, len(raw.domains)), dtype=np.int64)
-    np.add.at(counts, (pos["user"].to_numpy(), pos["domain"].to_numpy()), 1)
+    counts = _positives_per_domain(raw, pos)
     need = len(raw.domains) if p.bridge_domains is None else p.bridge_domains
-    n_bridge = int(((counts >= p.bridge_min).sum(axis=1) >= need).sum())
+    bridges = np.flatnonzero((counts >= p.bridge_min).sum(axis=1) >= need)
+    n_bridge = len(bridges)
+    uidx = raw.user_index()
     if pinned is None:
-        cold, _ = _choose_cold(raw, pos, p)
+        cold = _choose_cold(raw, counts, bridges, p)
         origin = f"seeded choice (seed {p.seed})"
     else:
         cold, origin = dict(pinned), "pinned"
-        uidx, known = raw.user_index(), set(raw.domains)
-        bad = [k for k in cold if k[0] not in uidx or k[1] not in known]
+        bad = [k for k, h in cold.items()
+               if k[0] not in uidx or k[1] not in raw.domains or h not in ("valid", "test")]
         if bad:
             raise DataError(f"pinned cold groups name users/domains absent from {raw.name}, "
                             f"e.g. {bad[:3]}; pin groups from a split of the same data")
     dom_idx = {d: i for i, d in enumerate(raw.domains)}
-    uidx = raw.user_index()
     cold_key = {uidx[u] * len(raw.domains) + dom_idx[d]: h for (u, d), h in cold.items()}
     key = pos["user"].to_numpy() * len(raw.domains) + pos["domain"].to_numpy()
     half = pd.Series(key).map(cold_key).to_numpy()
