@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
+import scipy.sparse as sp
 
 from gnnrec.export import ann
 from gnnrec.export.contract import Export, ExportError
@@ -65,11 +66,13 @@ class Recommendation:
 
 @dataclass
 class _Block:
-    """The items of one domain: global rows (n_d,), vectors (n_d, dim), popularity order."""
+    """The items of one domain: global rows (n_d,), vectors (n_d, dim), popularity order,
+    and ``seen`` (n_users, n_d) CSR of each user's train positives by local position."""
 
     rows: np.ndarray
     emb: np.ndarray
     pop_order: np.ndarray | None
+    seen: sp.csr_matrix | None
     index: Any = None
 
 
@@ -87,6 +90,8 @@ class Recommender:
         self.item_index = {it: i for i, it in enumerate(exp.item_ids)}
         self.titles = (exp.items["title"].astype(str).tolist() if exp.items is not None
                        else [""] * len(exp.item_ids))
+        self._ids_arr = np.asarray(exp.item_ids, dtype=object)
+        self._titles_arr = np.asarray(self.titles, dtype=object)
         self.item_domain = exp.item_domains()
         self.degrees = item_degrees(exp.seen, len(exp.item_ids))
         self.local = np.full(len(exp.item_ids), -1, dtype=np.int64)
@@ -98,7 +103,9 @@ class Recommender:
             pop = None
             if exp.seen is not None:
                 pop = rows[np.argsort(-self.degrees[rows], kind="stable")]
-            block = _Block(rows, np.ascontiguousarray(exp.item_emb[rows], dtype=np.float32), pop)
+            seen = exp.seen[:, rows].tocsr() if exp.seen is not None else None
+            block = _Block(rows, np.ascontiguousarray(exp.item_emb[rows], dtype=np.float32), pop,
+                           seen)
             use_faiss = backend == "faiss" or (backend == "auto" and len(rows) >= FAISS_MIN_ITEMS
                                                and ann.faiss_available())
             if use_faiss and faiss_info and folder is not None:
@@ -139,15 +146,15 @@ class Recommender:
             rows, ignored = self._history_rows(history)
             if len(rows):
                 vec = foldin_vector(rows, self.exp.item_emb, self.foldin_rule, self.degrees)
-                items = self._top(block, vec, rows, k)
+                items = self._top(block, vec, self.local[rows[self.item_domain[rows] == domain]], k)
                 return Recommendation("foldin", domain, k, items, user, ignored, len(rows),
                                       note=f"user vector folded in by rule {self.foldin_rule!r}")
             return self._popularity(block, domain, k, user, ignored,
                                     "no history item is known to this export")
         if user is not None and user in self.user_index:
             u = self.user_index[user]
-            seen = (self.exp.seen.indices[self.exp.seen.indptr[u]:self.exp.seen.indptr[u + 1]]
-                    if self.exp.seen is not None else np.empty(0, np.int64))
+            seen = (block.seen.indices[block.seen.indptr[u]:block.seen.indptr[u + 1]]
+                    if block.seen is not None else np.empty(0, np.int64))
             items = self._top(block, self.exp.user_emb[u], seen, k)
             return Recommendation("user", domain, k, items, user)
         why = f"unknown user {user!r} and no history" if user is not None else "no user and no history"
@@ -170,23 +177,24 @@ class Recommender:
         return Recommendation("popularity", domain, k, items, user, ignored,
                               note=f"{why}: most popular items of {domain!r} (score = train count)")
 
-    def _top(self, block: _Block, vec: np.ndarray, seen_rows: np.ndarray, k: int) -> list[dict]:
-        loc = self.local[seen_rows]
-        loc = loc[(loc >= 0) & (self.item_domain[seen_rows] == self.item_domain[block.rows[0]])]
+    def _top(self, block: _Block, vec: np.ndarray, seen_local: np.ndarray, k: int) -> list[dict]:
+        """Best ``k`` items of ``block`` for ``vec`` (dim,), skipping local positions ``seen_local``."""
         if block.index is not None:
-            scores, ids = ann.search(block.index, vec, k + len(loc))
-            keep = (ids[0] >= 0) & ~np.isin(ids[0], loc)
+            scores, ids = ann.search(block.index, vec, k + len(seen_local))
+            keep = (ids[0] >= 0) & ~np.isin(ids[0], seen_local)
             top, top_scores = ids[0][keep][:k], scores[0][keep][:k]
         else:
             scores = block.emb @ np.asarray(vec, dtype=np.float32)
-            scores[loc] = -np.inf
-            kk = min(k, len(scores) - len(loc))
+            scores[seen_local] = -np.inf
+            kk = min(k, len(scores) - len(seen_local))
             if kk <= 0:
                 return []
-            part = np.argpartition(-scores, kk - 1)[:kk] if kk < len(scores) else np.arange(len(scores))
+            part = np.argpartition(scores, -kk)[-kk:] if kk < len(scores) else np.arange(len(scores))
             top = part[np.argsort(-scores[part], kind="stable")]
             top_scores = scores[top]
-        return [self._item_row(block.rows[j], float(s)) for j, s in zip(top, top_scores)]
+        rows = block.rows[top]
+        return [{"item_id": i, "title": t, "score": sc} for i, t, sc in
+                zip(self._ids_arr[rows].tolist(), self._titles_arr[rows].tolist(), top_scores.tolist())]
 
     def _item_row(self, row: int, score: float) -> dict[str, Any]:
         return {"item_id": self.exp.item_ids[row], "title": self.titles[row], "score": score}

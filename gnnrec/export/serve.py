@@ -184,7 +184,6 @@ def create_app(rec: Recommender, max_body: int = MAX_BODY, title: str = "gnnrec"
     async def get_item(item_id: str) -> Response:
         return _json(rec.item(item_id))
 
-    @app.get("/recommend")
     async def get_recommend(request: Request) -> Response:
         q = request.query_params
         unknown = set(q.keys()) - {"user", "domain", "k"}
@@ -194,6 +193,9 @@ def create_app(rec: Recommender, max_body: int = MAX_BODY, title: str = "gnnrec"
             raise QueryError(f"missing query parameter 'domain' (one of {rec.domain_names})")
         res = rec.recommend(q["domain"], _parse_k(q.get("k", "10")), user=q.get("user"))
         return _json(res.to_dict())
+
+    # the hot path as a plain Starlette route: no dependency solving per request
+    app.add_route("/recommend", get_recommend, methods=["GET"], include_in_schema=False)
 
     @app.post("/recommend")
     async def post_recommend(request: Request) -> Response:
