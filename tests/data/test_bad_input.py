@@ -153,3 +153,23 @@ def test_cli_reports_without_traceback(capsys, tmp_path):
     code = main(["data", "prepare", "ml100k-cd", "--raw", str(tmp_path / "nowhere")])
     err = capsys.readouterr().err
     assert code == 2 and "nowhere: no such folder" in err and "Traceback" not in err
+
+
+def test_fast_and_strict_reader_paths_agree(tmp_path, monkeypatch):
+    """The pandas fast path and the line-by-line loop give the same table."""
+    import numpy as np
+
+    import gnnrec.data.readers as R
+    from gnnrec.data.readers import read_table
+    kw = dict(sep="::", header=False, numeric=["r"], integer=["t"])
+    cols = ["u", "m", "r", "t"]
+    fast = read_table(ML1M / "ratings.dat", cols, **kw)
+    monkeypatch.setattr(R, "_fast_parse", lambda *a: None)
+    slow = read_table(ML1M / "ratings.dat", cols, **kw)
+    assert (fast.astype(object).to_numpy() == slow.astype(object).to_numpy()).all()
+    assert np.array_equal(fast.attrs["line_of"], slow.attrs["line_of"])
+    monkeypatch.undo()
+    p = tmp_path / "blank.tsv"
+    p.write_text("a\tb\n1\t2\n\n3\t4\n")                 # a blank line: strict path, right lines
+    t = read_table(p, numeric=["a"])
+    assert t.attrs["line_of"].tolist() == [2, 4] and t["a"].tolist() == [1.0, 3.0]

@@ -101,3 +101,29 @@ def test_unreachable_source_falls_back_and_reports(tmp_path, monkeypatch):
     with pytest.raises(DataError, match="(?s)could not fetch 'dead'.*nonexistent.invalid"):
         F.fetch("dead", data_dir=tmp_path, retries=1)
     assert not (tmp_path / "raw" / "dead").exists()
+
+
+class _Flaky(_Handler):
+    """Fails the first request with HTTP 503, then serves the payload."""
+
+    def do_GET(self):  # noqa: N802
+        if not _Handler.requests:
+            _Handler.requests.append("503")
+            self.send_error(503)
+            return
+        super().do_GET()
+
+
+def test_transient_failure_is_retried(tmp_path, monkeypatch):
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Flaky)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    sleeps: list[float] = []
+    monkeypatch.setattr(F.time, "sleep", sleeps.append)
+    try:
+        _Handler.payload, _Handler.requests = b"abc" * 1000, []
+        url = f"http://127.0.0.1:{srv.server_address[1]}/f.bin"
+        arc = F.Archive(url, "f.bin", hashlib.sha256(_Handler.payload).hexdigest(), "")
+        assert F.download(arc, tmp_path, retries=3).read_bytes() == _Handler.payload
+        assert _Handler.requests == ["503", ""] and sleeps == [2.0]
+    finally:
+        srv.shutdown()
