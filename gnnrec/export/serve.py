@@ -31,6 +31,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Route
 
 from gnnrec.export.query import MAX_K, QueryError, Recommender
 
@@ -194,8 +195,8 @@ def create_app(rec: Recommender, max_body: int = MAX_BODY, title: str = "gnnrec"
         res = rec.recommend(q["domain"], _parse_k(q.get("k", "10")), user=q.get("user"))
         return _json(res.to_dict())
 
-    # the hot path as a plain Starlette route: no dependency solving per request
-    app.add_route("/recommend", get_recommend, methods=["GET"], include_in_schema=False)
+    # the hot path as a plain Starlette route, matched first: no dependency solving per request
+    app.router.routes.insert(0, Route("/recommend", get_recommend, methods=["GET"]))
 
     @app.post("/recommend")
     async def post_recommend(request: Request) -> Response:
