@@ -9,7 +9,7 @@ the server. Queries cycle through the export's users (seeded shuffle) and
 domains. The generator runs on the same machine and shares its CPU cores
 with the server, so the figures are a lower bound for the server alone.
 
-    .venv/bin/python benchmarks/serve_load.py EXPORT --workers 2 --connections 8
+    .venv/bin/python benchmarks/serve_load.py EXPORT --workers 2 --connections 4
     .venv/bin/python benchmarks/serve_load.py --dataset ml1m-cd   # random-vector export
 
 ``--dataset`` builds an export of that dataset with seeded random 64-d
@@ -100,7 +100,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("export", nargs="?", help="export folder (or use --dataset)")
     p.add_argument("--dataset", help="build a random-vector export of this dataset instead")
     p.add_argument("--workers", type=int, default=2, help="uvicorn workers (default 2)")
-    p.add_argument("--connections", type=int, default=8, help="concurrent keep-alive connections")
+    p.add_argument("--connections", type=int, default=4, help="concurrent keep-alive connections")
     p.add_argument("--requests", type=int, default=30000, help="at most this many requests")
     p.add_argument("--seconds", type=float, default=20.0, help="at most this long (after warm-up)")
     p.add_argument("--warmup", type=int, default=2000, help="requests before measuring")
