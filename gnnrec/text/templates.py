@@ -138,16 +138,19 @@ def parse_template(template: str) -> tuple[list[_Group], str]:
         raise DataError(f"template {template!r} is malformed ({e}); use {{column}} placeholders "
                         f"and {{{{ }}}} for literal braces") from None
     literals, fields, pending = [], [], ""
-    for lit, name, _, _ in parts:     # escaped braces split a literal into several parts
+    for lit, name, spec, conv in parts:     # escaped braces split a literal into parts
         pending += lit
         if name is not None:
+            if spec or conv:
+                raise DataError(f"template {template!r}: {{{name}}} has a format spec or "
+                                f"conversion; placeholders must be plain column names")
             literals.append(pending)
             fields.append(name)
             pending = ""
     literals.append(pending)
     if not fields:
         raise DataError(f"template {template!r} has no {{column}} placeholder")
-    bad = [f for f in fields if not f or not re.fullmatch(r"\w+", f)]
+    bad = [f for f in fields if not re.fullmatch(r"[A-Za-z_]\w*", f)]
     if bad:
         raise DataError(f"template {template!r}: placeholders must be plain column names, "
                         f"got {bad}")
