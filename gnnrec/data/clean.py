@@ -39,41 +39,45 @@ def assemble(name: str, users: pd.DataFrame | None, items: pd.DataFrame, domains
     lack some ids when ``add_missing_users``): users are then appended in
     order of first appearance.
     """
+    codes: dict[str, np.ndarray] = {}
+    uniq: dict[str, list[str]] = {}
     for col in ("user_id", "item_id"):
-        ids = inter[col]
-        empty = ids.isna().to_numpy() | (ids.astype(str).str.strip() == "").to_numpy()
+        c, u = pd.factorize(inter[col])          # NaN -> code -1; ids repeat a lot
+        uniq[col] = [str(x) for x in u]
+        blank = np.asarray([not x.strip() for x in uniq[col]] + [True], dtype=bool)
+        empty = blank[c]                           # code -1 indexes the trailing True
         if empty.any():
             i = int(np.flatnonzero(empty)[0])
             raise DataError(f"{_where(inter, i)}: empty {col} ({int(empty.sum())} such rows); "
                             f"every interaction needs a user and an item id -- fix or drop them")
+        codes[col] = c
     iidx = pd.Index(items["item_id"].astype(str))
     if not iidx.is_unique:
         dup = iidx[iidx.duplicated()][:3].tolist()
         raise DataError(f"{name}: duplicate item ids in the item table, e.g. {dup}")
-    item_pos = iidx.get_indexer(inter["item_id"].astype(str))
-    if (item_pos < 0).any():
-        i = int(np.flatnonzero(item_pos < 0)[0])
+    missing = iidx.get_indexer(uniq["item_id"])[codes["item_id"]] < 0
+    if missing.any():
+        i = int(np.flatnonzero(missing)[0])
         raise DataError(f"{_where(inter, i)}: item {inter['item_id'].iat[i]!r} is not in the item "
-                        f"table ({int((item_pos < 0).sum())} such rows); add it to the item file "
+                        f"table ({int(missing.sum())} such rows); add it to the item file "
                         f"or drop those ratings")
     if users is None:
-        users = pd.DataFrame({"user_id": pd.unique(inter["user_id"].astype(str))})
+        users = pd.DataFrame({"user_id": uniq["user_id"]})
     else:
         users = users.copy()
         users["user_id"] = users["user_id"].astype(str)
-        extra = pd.Index(pd.unique(inter["user_id"].astype(str))).difference(
-            pd.Index(users["user_id"]), sort=False)
-        if len(extra):
+        known = pd.Index(users["user_id"]).get_indexer(uniq["user_id"]) >= 0
+        if not known.all():
+            extra = [u for u, k in zip(uniq["user_id"], known) if not k]
             if not add_missing_users:
-                pos = inter["user_id"].astype(str).isin(extra).to_numpy()
-                i = int(np.flatnonzero(pos)[0])
+                i = int(np.flatnonzero(~known[codes["user_id"]])[0])
                 raise DataError(f"{_where(inter, i)}: user {inter['user_id'].iat[i]!r} is not in "
                                 f"the user table ({len(extra)} such users); add them there")
-            users = pd.concat([users, pd.DataFrame({"user_id": list(extra)})], ignore_index=True)
+            users = pd.concat([users, pd.DataFrame({"user_id": extra})], ignore_index=True)
     raw0 = RawData(name=name, users=users, items=items, domains=domains, source=source or {})
-    # items were re-sorted by domain: map raw ids again against the final order
-    item_index = pd.Index(raw0.items["item_id"]).get_indexer(inter["item_id"].astype(str))
-    user_index = pd.Index(raw0.users["user_id"]).get_indexer(inter["user_id"].astype(str))
+    # items were re-sorted by domain: map raw ids against the final order
+    item_index = pd.Index(raw0.items["item_id"]).get_indexer(uniq["item_id"])[codes["item_id"]]
+    user_index = pd.Index(raw0.users["user_id"]).get_indexer(uniq["user_id"])[codes["user_id"]]
     frame = pd.DataFrame({
         "user": user_index, "item": item_index,
         "domain": raw0.item_domain()[item_index],

@@ -113,6 +113,18 @@ def _read_movies(files: MovieLensFiles) -> pd.DataFrame:
                          "raw_title": t["title"].str.strip(), "genres": genres})
 
 
+def _user_id(raw: str) -> str:
+    """``"1m_42"`` / ``"42"`` -> ``"u42"``."""
+    return "u" + _USER_PREFIX.sub("", raw.strip())
+
+
+def _per_unique(col: pd.Series, fn: Callable[[str], str]) -> pd.Series:
+    """Apply ``fn`` once per distinct value (ratings repeat ids a million times)."""
+    codes, uniq = pd.factorize(col)
+    mapped = np.asarray([fn(str(u)) for u in uniq], dtype=object)
+    return pd.Series(mapped[codes], index=col.index, dtype=object)
+
+
 def _read_ratings(files: MovieLensFiles) -> pd.DataFrame:
     """Columns user_id (``u<id>``), movie_id, rating, timestamp; attrs name the lines."""
     num = dict(numeric=["rating"], integer=["timestamp"])
@@ -125,8 +137,8 @@ def _read_ratings(files: MovieLensFiles) -> pd.DataFrame:
     else:
         t = read_table(files.ratings, ["user_id", "item_id", "rating", "timestamp"], **num)
         t = t.rename(columns={"item_id": "movie_id"})
-    t["user_id"] = "u" + t["user_id"].str.strip().str.replace(_USER_PREFIX, "", regex=True)
-    t["movie_id"] = t["movie_id"].str.strip()
+    t["user_id"] = _per_unique(t["user_id"], _user_id)
+    t["movie_id"] = _per_unique(t["movie_id"], str.strip)
     return t
 
 
@@ -140,7 +152,7 @@ def _read_users(files: MovieLensFiles) -> pd.DataFrame:
                        header=False, encoding="latin-1", required=["user_id"])
     else:
         t = read_table(files.users, required=["user_id"])
-    t["user_id"] = "u" + t["user_id"].str.strip().str.replace(_USER_PREFIX, "", regex=True)
+    t["user_id"] = _per_unique(t["user_id"], _user_id)
     cols = [c for c in ("user_id", "age", "gender", "occupation") if c in t.columns]
     return t.loc[:, cols].reset_index(drop=True)
 
