@@ -25,6 +25,7 @@ a loader replays identically for a seed.
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import torch
@@ -80,7 +81,9 @@ class TorchNeighborSampler(NeighborSampler):
     """
 
     def __init__(self, data: Any, fanouts: list[int], seed: int = 0, **kwargs: Any) -> None:
-        super().__init__(data, num_neighbors=list(fanouts), **kwargs)
+        with warnings.catch_warnings():      # PyG warns when pyg-lib is absent: handled here
+            warnings.filterwarnings("ignore", message=".*without a 'pyg-lib' installation.*")
+            super().__init__(data, num_neighbors=list(fanouts), **kwargs)
         self.fanouts = [int(f) for f in fanouts]
         self.generator = torch.Generator().manual_seed(int(seed))
         self._lookup: dict[str, Tensor] = {}

@@ -55,6 +55,8 @@ SCHEMA: dict[str, tuple[Any, tuple[type, ...], tuple | None]] = {
     "train.patience": (5, (int,), None),
     "train.amp": (True, (bool,), None),
     "train.threads": (None, (int,), None),
+    "train.mode": ("auto", (str,), ("auto", "full", "minibatch")),   # gnnrec.train.minibatch
+    "train.fanouts": ([10, 5, 5], (list,), None),                      # neighbours per layer
     "eval.ks": ([10, 20, 50], (list,), None),
     "eval.metric": ("ndcg", (str,), ("ndcg", "recall", "hr", "mrr")),
     "eval.k": (20, (int,), None),
@@ -187,8 +189,9 @@ def load_config(path: str | os.PathLike | None, overrides: list[str] | None = No
         raw = yaml.safe_load(p.read_text(encoding="utf-8"))
     except yaml.YAMLError as e:
         raise ConfigError(f"{p}: not valid YAML ({e})") from None
-    return resolve(raw, overrides, source=str(p), default_name=p.stem if raw and "name" not in raw
-                   else None) if raw is not None else resolve({}, overrides, str(p), p.stem)
+    # configs/<dataset>/<model>.yaml -> run name <dataset>_<model>; elsewhere the file stem
+    stem = f"{p.parent.name}_{p.stem}" if p.resolve().parent.parent.name == "configs" else p.stem
+    return resolve(raw if raw is not None else {}, overrides, source=str(p), default_name=stem)
 
 
 def dump_config(cfg: dict[str, Any]) -> str:

@@ -319,7 +319,9 @@ def train_run(cfg: dict[str, Any], *, overwrite: bool = False, resume: bool = Fa
                graph=ctx.graph.facts, model=model.describe(), threads=torch.get_num_threads())
     t0 = time.perf_counter()
     if model.trainable:
-        best = Trainer(model, ds, cfg, run_dir, device, progress).fit(resumed)
+        from gnnrec.train.minibatch import fit_with_mode   # full-graph | mini-batch (train.mode)
+        best = fit_with_mode(model, ds, cfg, run_dir, device, progress, resumed,
+                             graph=ctx.graph, logger=logger)
     else:
         model.fit()
         best, _ = selection_score(evaluate_model(model, ds, cfg, "valid"), ds, cfg)

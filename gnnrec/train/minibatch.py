@@ -1,0 +1,319 @@
+"""Mini-batch training for graphs that do not fit: PyG ``LinkNeighborLoader`` link batches.
+
+Mode choice (``train.mode``: ``auto`` | ``full`` | ``minibatch``) is made by
+:func:`fit_with_mode` from the memory estimator (:mod:`gnnrec.graph.memory`),
+which logs why; ``auto`` trains full-graph whenever the estimate fits.
+
+One mini-batch step (models: the joint LightGCN family ``cd-lightgcn``,
+``cd-lightgcn-text``, and ``hgt``):
+
+1. For each domain ``d`` a ``LinkNeighborLoader`` over the train ``HeteroData``
+   (:attr:`gnnrec.graph.Graph.hetero`) yields ``batch_size`` positive pairs of
+   the edge type ``(user, interacts, item_d)`` with ``negatives`` "triplet"
+   negatives drawn uniformly from ``item_d`` (same domain, as in full-graph
+   training; unlike the full-graph sampler they are not filtered against the
+   user's positives -- at recommender densities a collision is rare), and the
+   neighbourhood of all seeds sampled with fan-outs ``train.fanouts`` (one per
+   layer, :class:`gnnrec.graph.sampler.TorchNeighborSampler`). Domain batches
+   are interleaved in a seeded random order; one epoch = one pass over the
+   distinct train pairs.
+2. The model runs on the sampled subgraph only:
+
+   * LightGCN: layer-0 rows of the subgraph's nodes, then ``layers`` rounds of
+     ``x'_v = (deg_v / s_v) * sum_{sampled u->v} x_u / sqrt(deg_u deg_v)``
+     (the full graph's symmetric normalisation, rescaled by the share of
+     ``v``'s neighbours that were sampled, ``s_v`` of ``deg_v``, so the sum is
+     an unbiased estimate of the full-graph product), final = layer mean;
+   * HGT: the model's own ``HGTConv`` layers on the subgraph's
+     ``edge_index_dict`` with layer-0 rows of its nodes.
+3. Loss on the seed rows: BPR or sampled softmax + L2 of their layer-0 rows
+   (as in full-graph training); Adam step.
+
+Evaluation uses layer-wise full inference: every layer is computed for all
+nodes before the next (LightGCN: one sparse product per layer; HGT:
+:func:`hgt_layerwise`, each layer over destination-node chunks of
+``chunk`` nodes), so no neighbourhood is sampled at test time.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import torch
+from torch import Tensor
+from tqdm.auto import tqdm
+
+from gnnrec.data.schema import Dataset
+from gnnrec.graph.memory import (DeviceOOM, GraphSize, device_budget, estimate, log_decision,
+                                 oom_guard)
+from gnnrec.graph.sampler import TorchNeighborSampler
+from gnnrec.models.base import Recommender
+from gnnrec.train.context import RunError
+from gnnrec.train.losses import bpr_loss, l2_penalty, softmax_loss
+from gnnrec.train.trainer import Trainer
+
+log = logging.getLogger(__name__)
+
+USER = "user"
+SUPPORTED = ("cd-lightgcn", "cd-lightgcn-text", "hgt")
+
+
+def _lightgcn_rows(model: Recommender, uid: Tensor, iid: Tensor) -> tuple[Tensor, Tensor]:
+    """Layer-0 rows of users ``uid`` and global items ``iid`` of a LightGCN-family model."""
+    u = model.user_emb[uid]
+    if model.uses_text and model.cfg["user_text"]:
+        u = u + model.user_proj(model.user_text[uid])
+    if not model.uses_text:
+        return u, model.item_emb[iid]
+    if len(model.item_proj) == 1:
+        i = model.item_proj[0](model.text[iid])
+    else:
+        dom = model.item_domain[iid]
+        i = torch.zeros(len(iid), model.dim, device=uid.device, dtype=model.text.dtype)
+        for d, proj in enumerate(model.item_proj):
+            m = (dom == d).nonzero(as_tuple=True)[0]
+            i = i.index_put((m,), proj(model.text[iid[m]]))
+    if model.item_emb is not None:
+        i = i + model.item_emb[iid] * model.item_id_mask[iid]
+    return u, i
+
+
+def _hgt_rows(model: Recommender, t: str, gid: Tensor) -> Tensor:
+    """Layer-0 rows of node type ``t`` (global ids ``gid``) of an HGT model."""
+    if t == USER:
+        return model.user0[gid]
+    if not model.use_text:
+        return model.item_id[gid]
+    x = model.proj[t](model.text[gid])
+    return x + model.item_id[gid] if model.item_id is not None else x
+
+
+class SubgraphModel:
+    """Runs a supported model on one sampled ``HeteroData`` batch (module docstring, step 2)."""
+
+    def __init__(self, model: Recommender, ds: Dataset, graph) -> None:
+        if model.name not in SUPPORTED:
+            raise RunError(f"train.mode=minibatch supports {list(SUPPORTED)}, not {model.name!r}; "
+                           f"train it with train.mode=full")
+        self.model = model
+        self.kind = "hgt" if model.name == "hgt" else "lightgcn"
+        self.item_types = [f"item_{d}" for d in ds.domains]
+        dev = next(model.parameters()).device
+        tr = ds.train
+        pairs = torch.unique(torch.as_tensor(tr["user"].to_numpy() * ds.n_items + tr["item"].to_numpy()))
+        self.deg_user = torch.bincount(pairs // ds.n_items, minlength=ds.n_users).float().to(dev)
+        self.deg_item = torch.bincount(pairs % ds.n_items, minlength=ds.n_items).float().to(dev)
+
+    def __call__(self, b) -> tuple[dict[str, Tensor], dict[str, Tensor]]:
+        """(final rows per node type, layer-0 rows per node type) for the batch's nodes."""
+        if self.kind == "hgt":
+            return self._hgt(b)
+        return self._lightgcn(b)
+
+    def _lightgcn(self, b) -> tuple[dict[str, Tensor], dict[str, Tensor]]:
+        m = self.model
+        types = [USER] + self.item_types
+        n_id = {t: b[t].n_id for t in types}
+        off, n = {}, 0
+        for t in types:
+            off[t], n = n, n + len(n_id[t])
+        items = torch.cat([n_id[t] for t in self.item_types])
+        u0, i0 = _lightgcn_rows(m, n_id[USER], items)
+        x = torch.cat([u0, i0])
+        deg = torch.cat([self.deg_user[n_id[USER]], self.deg_item[items]])
+        src, dst = [], []
+        for et in b.edge_types:
+            ei = b[et].edge_index
+            src.append(ei[0] + off[et[0]])
+            dst.append(ei[1] + off[et[2]])
+        src_t, dst_t = torch.cat(src), torch.cat(dst)
+        sampled = torch.bincount(dst_t, minlength=n).float().clamp_min(1)
+        val = (deg[dst_t] / deg[src_t].clamp_min(1)).sqrt() / sampled[dst_t]
+        layers = m.layers
+        w = m.layer_weights or [1.0 / (layers + 1)] * (layers + 1)
+        out, h = x * w[0], x
+        for wl in w[1:]:
+            h = torch.zeros_like(h).index_add(0, dst_t, h[src_t] * val[:, None])
+            out = out + wl * h
+        final = {t: out[off[t]:off[t] + len(n_id[t])] for t in types}
+        layer0 = {t: x[off[t]:off[t] + len(n_id[t])] for t in types}
+        return final, layer0
+
+    def _hgt(self, b) -> tuple[dict[str, Tensor], dict[str, Tensor]]:
+        m = self.model
+        h = {t: _hgt_rows(m, t, b[t].n_id) for t in m.node_types}
+        layer0 = dict(h)
+        edges = {et: b[et].edge_index for et in m.edge_types}
+        outs = [h]
+        for conv in m.convs:
+            new = conv({k: m.dropout(v) for k, v in h.items()}, edges)
+            h = {k: (new.get(k) if new.get(k) is not None else h[k]) for k in m.node_types}
+            outs.append(h)
+        if m.cfg["combine"] == "mean":
+            h = {k: torch.stack([o[k] for o in outs]).mean(0) for k in m.node_types}
+        return h, layer0
+
+
+@torch.no_grad()
+def hgt_layerwise(model: Recommender, chunk: int = 1 << 18) -> tuple[Tensor, Tensor]:
+    """HGT embeddings by layer-wise full inference (every neighbour, no sampling).
+
+    Layer ``l`` is computed for all nodes from layer ``l-1`` of all nodes; the
+    destination nodes of each type are processed in chunks of ``chunk`` (only
+    the in-edges of a chunk are passed to the conv), bounding the per-edge
+    attention tensors to one chunk's edges.
+    """
+    was = model.training
+    model.eval()
+    try:
+        items = model.item_input()
+        h = {USER: model.user0, **{t: items[b] for t, b in zip(model.item_types, model.blocks)}}
+        all_edges = model.edge_index_dict()
+        outs = [h]
+        for conv in model.convs:
+            new = {k: v.clone() for k, v in h.items()}
+            for t in model.node_types:
+                n_t = h[t].shape[0]
+                for a in range(0, n_t, chunk):
+                    z = min(a + chunk, n_t)
+                    sub = {}
+                    for et, ei in all_edges.items():
+                        keep = (ei[1] >= a) & (ei[1] < z) if et[2] == t else torch.zeros(
+                            ei.shape[1], dtype=torch.bool, device=ei.device)
+                        sub[et] = ei[:, keep]
+                    res = conv(h, sub).get(t)
+                    if res is not None:
+                        new[t][a:z] = res[a:z]
+            h = new
+            outs.append(h)
+        if model.cfg["combine"] == "mean":
+            h = {k: torch.stack([o[k] for o in outs]).mean(0) for k in model.node_types}
+        return h[USER].float(), torch.cat([h[t] for t in model.item_types], 0).float()
+    finally:
+        model.train(was)
+
+
+class MiniBatchTrainer(Trainer):
+    """:class:`gnnrec.train.trainer.Trainer` whose epochs are neighbour-sampled link batches.
+
+    Early stopping, checkpoints, resume and logging are the parent's; only the
+    epoch loop differs (module docstring). HGT's ``embeddings()`` is served by
+    :func:`hgt_layerwise` in this mode.
+    """
+
+    def __init__(self, model: Recommender, ds: Dataset, cfg: dict[str, Any], run_dir, device,
+                 progress: bool = True, graph=None) -> None:
+        super().__init__(model, ds, cfg, run_dir, device, progress)
+        from torch_geometric.loader import LinkNeighborLoader
+        from torch_geometric.sampler import NegativeSampling
+
+        graph = graph if graph is not None else model_graph(model, ds, device)
+        self.sub = SubgraphModel(model, ds, graph)
+        data = graph.hetero
+        fanouts = [int(f) for f in (self.t.get("fanouts") or [10, 5, 5])]
+        layers = int(model.cfg.get("layers", len(fanouts)))
+        if len(fanouts) < layers:
+            raise RunError(f"train.fanouts {fanouts} gives {len(fanouts)} hops but the model has "
+                           f"{layers} layers; give one fan-out per layer, e.g. "
+                           f"train.fanouts={[10] + [5] * (layers - 1)}")
+        self.fanouts = fanouts[:layers]
+        self.sampler = TorchNeighborSampler(data, self.fanouts, seed=int(cfg["seed"]))
+        self.loaders, self.loader_types = [], []
+        for t in self.sub.item_types:
+            et = (USER, "interacts", t)
+            if data[et].edge_index.shape[1] == 0:
+                continue
+            self.loader_types.append(t)
+            self.loaders.append(LinkNeighborLoader(
+                data, num_neighbors=self.fanouts, edge_label_index=(et, None),
+                batch_size=int(self.t["batch_size"]), shuffle=True,
+                neg_sampling=NegativeSampling("triplet", int(self.t["negatives"])),
+                neighbor_sampler=self.sampler))
+        if model.name == "hgt":
+            model.embeddings = lambda: hgt_layerwise(model)      # instance override (eval only)
+
+    def _run_epoch(self, stage: str, si: int, epoch: int, opt: torch.optim.Optimizer,
+                   bar_post: str) -> tuple[float, int]:
+        seed = int(self.cfg["seed"])
+        torch.manual_seed(seed * 7919 + si * 101 + epoch)         # loader shuffles, negatives
+        self.sampler.generator.manual_seed(seed * 1_000_003 + epoch)
+        self.model.train()
+        counts = [len(ld) for ld in self.loaders]
+        order = torch.cat([torch.full((c,), i) for i, c in enumerate(counts)])
+        order = order[torch.randperm(len(order))].tolist()
+        its = [iter(ld) for ld in self.loaders]
+        total, pairs, steps = 0.0, 0, 0
+        bar = tqdm(order, desc=f"{stage} epoch {epoch} (mini-batch)", leave=False,
+                   disable=not self.progress, mininterval=1.0)
+        for k in bar:
+            b = next(its[k]).to(self.device)
+            loss, n = self._step_loss(b, self.loader_types[k])
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            total += float(loss.detach())
+            pairs += n
+            steps += 1
+            bar.set_postfix_str(f"loss {total / steps:.4f}{bar_post}", refresh=False)
+        bar.close()
+        return total / max(len(order), 1), pairs
+
+    def _step_loss(self, b, item_t: str) -> tuple[Tensor, int]:
+        final, layer0 = self.sub(b)
+        ui = b[USER].src_index
+        pi = b[item_t].dst_pos_index
+        ni = b[item_t].dst_neg_index
+        if ni.dim() == 1:
+            ni = ni[:, None]
+        u, p, n = final[USER][ui], final[item_t][pi], final[item_t][ni]
+        if self.t["loss"] == "bpr":
+            loss = bpr_loss(u, p, n)
+        else:
+            loss = softmax_loss(u, p, n, float(self.t["temperature"]))
+        rows = [layer0[USER][ui], layer0[item_t][pi], layer0[item_t][ni]]
+        reg = l2_penalty(rows, len(ui))
+        return loss.float() + float(self.t["reg"]) * reg.float(), len(ui)
+
+
+def model_graph(model: Recommender, ds: Dataset, device):
+    """The :class:`gnnrec.graph.Graph` of a run (built anew when the model keeps none)."""
+    from gnnrec.graph import Graph
+
+    return Graph(ds, device=device)
+
+
+def graph_size(model: Recommender, ds: Dataset, cfg: dict[str, Any], text_dim: int = 0) -> GraphSize:
+    t = cfg["train"]
+    return GraphSize(users=ds.n_users, items=ds.n_items, edges=len(ds.train),
+                     dim=int(model.cfg.get("dim", 64)), layers=int(model.cfg.get("layers", 0) or 0),
+                     batch_size=int(t["batch_size"]), negatives=int(t["negatives"]),
+                     text_dim=text_dim, model=model.name,
+                     fanouts=tuple(int(f) for f in (t.get("fanouts") or [10, 5, 5])))
+
+
+def fit_with_mode(model: Recommender, ds: Dataset, cfg: dict[str, Any], run_dir, device,
+                  progress: bool, resume: bool, graph=None, logger=None) -> float:
+    """Pick full-graph or mini-batch training (estimator), train, answer OOM with advice."""
+    text = getattr(model, "text", None)
+    size = graph_size(model, ds, cfg, int(text.shape[1]) if isinstance(text, Tensor) else 0)
+    est = estimate(size, device_budget(device), str(cfg["train"].get("mode") or "full"))
+    if est.mode == "minibatch" and model.name not in SUPPORTED:
+        if cfg["train"].get("mode") == "minibatch":
+            raise RunError(f"train.mode=minibatch supports {list(SUPPORTED)}, not {model.name!r}")
+        log.warning("memory: %s, but %r has no mini-batch path: training full-graph", est.reason,
+                    model.name)
+        est = estimate(size, est.budget_bytes, "full")
+    log_decision(est)
+    if logger is not None:
+        logger("memory", mode=est.mode, reason=est.reason, full_gib=round(est.full_bytes / 2**30, 3),
+               minibatch_gib=round(est.minibatch_bytes / 2**30, 3),
+               budget_gib=round(est.budget_bytes / 2**30, 3))
+    cls = MiniBatchTrainer if est.mode == "minibatch" else Trainer
+    kwargs = {"graph": graph} if cls is MiniBatchTrainer else {}
+    try:
+        with oom_guard(est, device):
+            return cls(model, ds, cfg, run_dir, device, progress, **kwargs).fit(resume)
+    except DeviceOOM as e:
+        raise RunError(str(e)) from None
+
