@@ -27,6 +27,9 @@ def _decode(path: Path, encoding: str) -> str:
         raise DataError(f"{path}: file not found; check the path or run `gnnrec data fetch`") from None
     try:
         return raw.decode(encoding)
+    except LookupError:
+        raise DataError(f"{path}: unknown encoding {encoding!r}; use a Python codec name such "
+                        f"as utf-8 or latin-1") from None
     except UnicodeDecodeError as e:
         line = raw[: e.start].count(b"\n") + 1
         raise DataError(f"{path}, line {line}: bytes are not valid {encoding} ({e.reason}); "

@@ -173,3 +173,10 @@ def test_fast_and_strict_reader_paths_agree(tmp_path, monkeypatch):
     p.write_text("a\tb\n1\t2\n\n3\t4\n")                 # a blank line: strict path, right lines
     t = read_table(p, numeric=["a"])
     assert t.attrs["line_of"].tolist() == [2, 4] and t["a"].tolist() == [1.0, 3.0]
+
+
+def test_unknown_encoding_name():
+    from gnnrec.data.readers import read_table
+    with pytest.raises(DataError, match=r"ratings.dat: unknown encoding 'klingon'"):
+        read_table(ML1M / "ratings.dat", ["u", "m", "r", "t"], sep="::", header=False,
+                   encoding="klingon")
