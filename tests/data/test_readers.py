@@ -79,3 +79,16 @@ def test_generic_defaults_rating_and_time(tmp_path):
     assert raw.interactions["timestamp"].tolist() == list(range(8))
     with pytest.raises(DataError, match="summing to 1"):
         split_raw(raw, "random", ratios=(0.5, 0.6, 0.1))
+
+
+def test_any_number_of_categories_share_users():
+    raw, _ = read_amazon([
+        Category("arts", AZ18 / "Arts_Crafts_and_Sewing.csv"),
+        Category("office", AZ18 / "Office_Products_5.json"),
+        Category("beauty", AZ23 / "All_Beauty.jsonl"),
+        Category("gift", AZ23 / "Gift_Cards.jsonl")])
+    assert raw.domains == ["arts", "office", "beauty", "gift"] and raw.n_users == 8
+    assert (raw.interactions.groupby("user")["domain"].nunique() == 4).all()
+    ds = split_raw(raw, "cold", protocol=CDProtocol(threshold=1, bridge_min=2, bridge_domains=3,
+                                                    cold_fraction=0.125))
+    assert ds.protocol["cold_users"] == {"arts": 1, "office": 1, "beauty": 1, "gift": 1}
