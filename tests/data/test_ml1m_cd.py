@@ -5,7 +5,6 @@ from __future__ import annotations
 import filecmp
 import logging
 
-import pytest
 
 from gnnrec.data import registry
 from gnnrec.data.frozen import write_cd_folder

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pandas as pd
-import pytest
 
 from gnnrec.data.movielens import CD_DOMAINS, detect, read_movielens, split_title
 from gnnrec.data.prepare import prepare_movielens_cd
