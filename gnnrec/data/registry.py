@@ -144,7 +144,9 @@ def load_dataset(spec: str | os.PathLike, rebuild: bool = False) -> Dataset:
         if (path / "train.tsv").is_file():
             return load_cd_folder(path)[0]
         raise DataError(f"{path} is neither a prepared dataset (manifest.json) nor a CD folder "
-                        f"(items.tsv, users.tsv, train.tsv, valid.tsv, test.tsv)")
+                        f"(items.tsv, users.tsv, train.tsv, valid.tsv, test.tsv); for raw data "
+                        f"run e.g. `gnnrec data prepare ml1m-cd --raw {path}` or "
+                        f"`gnnrec data prepare NAME --format amazon|table ...` first")
     name = str(spec)
     if name not in RECIPES and is_prepared(prepared_path(name)):
         return load_prepared(prepared_path(name))       # prepared with `gnnrec data prepare`
