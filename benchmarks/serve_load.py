@@ -10,6 +10,7 @@ domains. The generator runs on the same machine and shares its CPU cores
 with the server, so the figures are a lower bound for the server alone.
 
     .venv/bin/python benchmarks/serve_load.py EXPORT --workers 2 --connections 4
+    .venv/bin/python benchmarks/serve_load.py EXPORT --foldin 20      # POST fold-in queries
     .venv/bin/python benchmarks/serve_load.py --dataset ml1m-cd   # random-vector export
 
 ``--dataset`` builds an export of that dataset with seeded random 64-d
@@ -44,7 +45,7 @@ def random_export(dataset: str, folder: Path, dim: int = 64) -> Path:
     return write_export(exp, folder)
 
 
-async def _one_connection(port: int, paths: list[bytes], start: int, stride: int,
+async def _one_connection(port: int, requests: list[bytes], start: int, stride: int,
                           stop_at: float, budget: list[int], lat: list[float],
                           errors: list[int]) -> None:
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
@@ -52,7 +53,7 @@ async def _one_connection(port: int, paths: list[bytes], start: int, stride: int
     try:
         while budget[0] > 0 and time.perf_counter() < stop_at:
             budget[0] -= 1
-            req = b"GET " + paths[i % len(paths)] + b" HTTP/1.1\r\nHost: bench\r\n\r\n"
+            req = requests[i % len(requests)]
             i += stride
             t0 = time.perf_counter()
             writer.write(req)
@@ -69,12 +70,12 @@ async def _one_connection(port: int, paths: list[bytes], start: int, stride: int
         writer.close()
 
 
-async def drive(port: int, paths: list[bytes], connections: int, requests: int,
+async def drive(port: int, reqs: list[bytes], connections: int, requests: int,
                 seconds: float) -> dict:
     lat: list[float] = []
     errors, budget = [0], [requests]
     t0 = time.perf_counter()
-    await asyncio.gather(*(_one_connection(port, paths, c, connections, t0 + seconds, budget,
+    await asyncio.gather(*(_one_connection(port, reqs, c, connections, t0 + seconds, budget,
                                            lat, errors) for c in range(connections)))
     wall = time.perf_counter() - t0
     a = np.asarray(lat) * 1e3
@@ -86,13 +87,24 @@ async def drive(port: int, paths: list[bytes], connections: int, requests: int,
             "max_ms": round(float(a.max()), 2)}
 
 
-def query_paths(export: Path, k: int, n: int = 20000) -> list[bytes]:
+def query_requests(export: Path, k: int, foldin: int = 0, n: int = 20000) -> list[bytes]:
+    """Raw HTTP/1.1 requests: GET /recommend for random known users, or (``foldin`` > 0)
+    POST /recommend with a random ``foldin``-item history; random domains."""
     from gnnrec.export.contract import load_export
     exp = load_export(export)
     rng = np.random.default_rng(0)
-    users = rng.choice(exp.user_ids, size=n)
     doms = rng.choice(exp.domains(), size=n)
-    return [f"/recommend?user={u}&domain={d}&k={k}".encode() for u, d in zip(users, doms)]
+    if not foldin:
+        users = rng.choice(exp.user_ids, size=n)
+        return [f"GET /recommend?user={u}&domain={d}&k={k} HTTP/1.1\r\nHost: bench\r\n\r\n".encode()
+                for u, d in zip(users, doms)]
+    out = []
+    for d in doms:
+        hist = rng.choice(exp.item_ids, size=foldin, replace=False).tolist()
+        body = json.dumps({"domain": str(d), "k": k, "items": hist}).encode()
+        out.append(b"POST /recommend HTTP/1.1\r\nHost: bench\r\nContent-Type: application/json\r\n"
+                   + f"Content-Length: {len(body)}\r\n\r\n".encode() + body)
+    return out
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -105,22 +117,25 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seconds", type=float, default=20.0, help="at most this long (after warm-up)")
     p.add_argument("--warmup", type=int, default=2000, help="requests before measuring")
     p.add_argument("--k", type=int, default=10)
+    p.add_argument("--foldin", type=int, default=0, metavar="N",
+                   help="POST fold-in queries with N-item histories instead of GET for known users")
     p.add_argument("--out", help="also write the figures as JSON here")
     args = p.parse_args(argv)
     if not args.export and not args.dataset:
         p.error("give an EXPORT folder or --dataset NAME")
     with tempfile.TemporaryDirectory(prefix="gnnrec-load-") as tmp:
         export = Path(args.export) if args.export else random_export(args.dataset, Path(tmp) / "e")
-        paths = query_paths(export, args.k)
+        reqs = query_requests(export, args.k, args.foldin)
         proc, url = start_server(export, "--workers", str(args.workers))
         port = int(url.rsplit(":", 1)[1])
         try:
-            asyncio.run(drive(port, paths, args.connections, args.warmup, 30.0))
-            res = asyncio.run(drive(port, paths, args.connections, args.requests, args.seconds))
+            asyncio.run(drive(port, reqs, args.connections, args.warmup, 30.0))
+            res = asyncio.run(drive(port, reqs, args.connections, args.requests, args.seconds))
         finally:
             stop_server(proc)
     res.update({"export": str(args.export or f"random vectors of {args.dataset}"),
-                "k": args.k, "workers": args.workers, "connections": args.connections,
+                "query": f"POST fold-in, {args.foldin}-item histories" if args.foldin
+                else "GET known user", "k": args.k, "workers": args.workers, "connections": args.connections,
                 "cpu_cores": os.cpu_count(),
                 "note": "load generator (1 process, asyncio) shares the machine's cores with "
                         "the server; the machine is shared with other jobs, timings are noisy"})

@@ -76,11 +76,23 @@ def foldin_matrix(history: sp.csr_matrix, item_emb: np.ndarray, rule: str,
 
 def foldin_vector(rows: np.ndarray, item_emb: np.ndarray, rule: str,
                   degrees: np.ndarray | None = None) -> np.ndarray:
-    """User vector (dim,) for one history given as item row indices (h,)."""
+    """User vector (dim,) for one history given as item row indices (h,).
+
+    Same result as the matching row of :func:`foldin_matrix`, computed on the
+    history's rows only (the serving path: O(h * dim)).
+    """
+    check_rule(rule)
     rows = np.unique(np.asarray(rows, dtype=np.int64))
-    hist = sp.csr_matrix((np.ones(len(rows), np.float32), rows, [0, len(rows)]),
-                         shape=(1, item_emb.shape[0]))
-    return foldin_matrix(hist, item_emb, rule, degrees)[0]
+    v = np.asarray(item_emb[rows], dtype=np.float32)
+    if len(rows) == 0:
+        return np.zeros(item_emb.shape[1], dtype=np.float32)
+    if rule == "unit_mean":
+        norm = np.linalg.norm(v, axis=1, keepdims=True)
+        return (v / np.where(norm == 0, 1.0, norm)).mean(axis=0)
+    if rule == "lightgcn":
+        deg = degrees[rows] if degrees is not None else np.ones(len(rows), np.float32)
+        return (v / np.sqrt(len(rows) * deg)[:, None]).sum(axis=0).astype(np.float32)
+    return v.mean(axis=0)
 
 
 def rule_of(manifest: dict[str, Any]) -> str:

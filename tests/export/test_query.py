@@ -107,3 +107,30 @@ def test_faiss_backend_matches_matrix_product(tiny, tmp_path, kind):
         b = ann.recommend("a", k=5, user=user).items
         assert [x["item_id"] for x in a] == [x["item_id"] for x in b]
         np.testing.assert_allclose([x["score"] for x in a], [x["score"] for x in b], rtol=1e-5)
+
+
+def test_recommend_cli_prints_titles_and_fails_cleanly(tiny, tmp_path, capsys):
+    from gnnrec.cli import main
+    write_export(random_export(tiny), tmp_path / "e")
+    assert main(["recommend", str(tmp_path / "e"), "--user", "u3", "--domain", "a", "--k", "2"]) == 0
+    out = capsys.readouterr().out
+    assert "user recommendations in 'a'" in out and "title a 14" in out
+    assert main(["recommend", str(tmp_path / "e"), "--items", "a1,zz", "--domain", "b"]) == 0
+    assert "ignored unknown ids: ['zz']" in capsys.readouterr().out
+    assert main(["recommend", str(tmp_path / "e"), "--user", "u3", "--domain", "nope"]) == 2
+    assert "unknown domain 'nope'" in capsys.readouterr().err
+    with open(tmp_path / "e" / "item_embeddings.npy", "ab") as f:
+        f.write(b"\0")
+    assert main(["recommend", str(tmp_path / "e"), "--user", "u3", "--domain", "a"]) == 2
+    assert "sha256" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("rule", ["mean", "lightgcn", "unit_mean"])
+def test_single_history_foldin_equals_batch_foldin(tiny, rule):
+    exp = random_export(tiny)
+    deg = item_degrees(exp.seen, len(exp.item_ids))
+    hist = exp.seen[:6].tocsr()
+    batch = foldin_matrix(hist, exp.item_emb, rule, deg)
+    for u in range(6):
+        one = foldin_vector(hist[u].indices, exp.item_emb, rule, deg)
+        np.testing.assert_allclose(one, batch[u], rtol=1e-5, atol=1e-7)
