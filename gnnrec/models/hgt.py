@@ -16,10 +16,10 @@ and their reverses (train positives only). The model:
   softmax attention over each node's neighbours, then a GELU, a per-type
   output projection and a learned gated skip connection (HGT's target-specific
   aggregation).
-* **Readout** -- ``combine: mean`` averages the layer outputs ``h^(0..L)``
-  (LightGCN-style layer combination, the default: it keeps each node's own
-  layer-0 signal and trained best on the validation split); ``combine: last``
-  uses ``h^(L)`` as in the HGT paper.
+* **Readout** -- ``combine: mean`` (default) averages the layer outputs
+  ``h^(0..L)`` (LightGCN-style layer combination, which keeps each node's own
+  layer-0 signal in the score); ``combine: last`` uses ``h^(L)`` as in the
+  HGT paper.
 * **Decoder** -- dot product: ``score(u, i) = h_u . h_i``.
 
 Training is full-graph (one propagation per step over all nodes). With
