@@ -25,6 +25,7 @@ COMMAND_MODULES = [
     "gnnrec.eval.commands",
     "gnnrec.export.commands",
     "gnnrec.demo",
+    "gnnrec.bench.commands",
 ]
 
 
