@@ -44,7 +44,7 @@ def _evaluate(args: argparse.Namespace) -> int:
     ds = load_dataset(args.dataset)
     common = dict(split=args.split, seed=args.seed, batch_size=args.batch_size,
                   device=_device(args.device), domains=args.domains, scenarios=args.scenarios,
-                  progress=not args.quiet, bootstrap=args.bootstrap)
+                  progress=not args.quiet, bootstrap=args.bootstrap, threads=args.threads)
     protocols = ["full"] + (["sampled"] if args.protocol in ("sampled", "both") else [])
     for proto in protocols:
         res = evaluate_export(export, ds, protocol=proto, ks=args.ks,
@@ -99,6 +99,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--bootstrap", type=int, default=1000, help="bootstrap replicates (0: no CI)")
     p.add_argument("--batch-size", type=int, default=2048, help="groups per score block")
     p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda:0 ...")
+    p.add_argument("--threads", type=int, default=None,
+                   help="torch CPU threads while scoring (default: torch's setting; 1 is often "
+                        "faster on a busy shared CPU)")
     p.add_argument("--domains", type=_names, default=None, help="comma-separated domain subset")
     p.add_argument("--scenarios", type=_names, default=None, help="warm, cold or warm,cold")
     p.add_argument("--out", help="write OUT/<protocol>/metrics.json, metrics.csv, per_group.parquet")

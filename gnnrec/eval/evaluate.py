@@ -9,6 +9,7 @@ the metric definitions and :mod:`gnnrec.eval.result` for aggregation and CIs.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import time
@@ -57,6 +58,20 @@ def _as_tensor(x: Any, what: str, device: torch.device) -> torch.Tensor:
     return t
 
 
+@contextlib.contextmanager
+def _torch_threads(n: int | None):
+    """Temporarily run torch CPU ops on ``n`` threads (None: leave the setting alone)."""
+    if n is None:
+        yield
+        return
+    old = torch.get_num_threads()
+    torch.set_num_threads(max(1, int(n)))
+    try:
+        yield
+    finally:
+        torch.set_num_threads(old)
+
+
 def _check_ks(ks: Sequence[int], what: str = "ks") -> tuple[int, ...]:
     try:
         out = tuple(sorted({int(k) for k in ks}))
@@ -103,7 +118,7 @@ def evaluate(user_emb: torch.Tensor | np.ndarray, item_emb: torch.Tensor | np.nd
              batch_size: int = 2048, device: str | torch.device | None = None,
              domains: Sequence[str] | None = None, scenarios: Sequence[str] | None = None,
              progress: bool = False, bootstrap: int = 1000,
-             sampled_ks: Sequence[int] = (1, 5, 10),
+             sampled_ks: Sequence[int] = (1, 5, 10), threads: int | None = None,
              present_users: np.ndarray | None = None,
              present_items: np.ndarray | None = None) -> EvalResult:
     """Evaluate embeddings on ``split`` of ``ds``.
@@ -123,6 +138,8 @@ def evaluate(user_emb: torch.Tensor | np.ndarray, item_emb: torch.Tensor | np.nd
         device: where to score; None = the device of ``user_emb`` (CPU for arrays).
         domains / scenarios: restrict to these domain names / ``warm`` | ``cold``.
         progress: show a tqdm bar. bootstrap: replicates for 95% CIs (0 = none).
+        threads: torch CPU threads while scoring (None: unchanged). On an
+            oversubscribed CPU, 1 thread avoids OpenMP stalls on the many small ops.
         present_users / present_items: bool (n_users,) / (n_items,) masks of rows
             that really exist (used by :func:`evaluate_export`): an absent user's
             groups are counted and scored as misses, an absent item is never
@@ -161,13 +178,14 @@ def evaluate(user_emb: torch.Tensor | np.ndarray, item_emb: torch.Tensor | np.nd
         log.warning("%d of %d %s groups (%d users) have no user vector: scored as misses",
                     len(miss_groups), len(sel), split, len(np.unique(plan.g_user[miss_groups])))
     sizes = np.diff(plan.item_offsets)
-    if protocol == "full":
-        gs = full_ranking(plan, U, V, ks, sel, batch_size, user_ok, item_ok, progress)
-        used_ks = ks
-    else:
-        gs = sampled_ranking(plan, U, V, sampled_ks, sel, n_negatives, seed, user_ok, item_ok,
-                             progress)
-        used_ks = sampled_ks
+    with _torch_threads(threads):
+        if protocol == "full":
+            gs = full_ranking(plan, U, V, ks, sel, batch_size, user_ok, item_ok, progress)
+            used_ks = ks
+        else:
+            gs = sampled_ranking(plan, U, V, sampled_ks, sel, n_negatives, seed, user_ok,
+                                 item_ok, progress)
+            used_ks = sampled_ks
     doms_used = sorted(set(plan.g_dom[sel].tolist()))
     too_big = {plan.domains[d]: int(sizes[d]) for d in doms_used if max(ks) > sizes[d]} \
         if protocol == "full" else {}

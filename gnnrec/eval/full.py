@@ -76,14 +76,19 @@ def full_ranking(plan: Plan, user_emb: torch.Tensor, item_emb: torch.Tensor, ks:
     miss = kmax_nominal + 1
     item_bad = torch.as_tensor(~item_ok, device=dev)
     values: dict[str, list[torch.Tensor]] = {}
-    covered: dict[int, torch.Tensor] = {}
+    first_pos: dict[int, torch.Tensor] = {}
     todo = batches(plan, selected, batch_size)
+    # one reused score buffer: fresh multi-MB tensors per batch cost page faults on CPU
+    need = max((len(g) * int(plan.item_offsets[d + 1] - plan.item_offsets[d]) for d, g in todo),
+               default=0)
+    buf = torch.empty(need, dtype=user_emb.dtype, device=dev)
     for d, g_np in tqdm(todo, desc=f"evaluate {plan.split} (full)", unit="batch",
                         disable=not progress, leave=False):
         lo, hi = int(plan.item_offsets[d]), int(plan.item_offsets[d + 1])
         n_d = hi - lo
         g = torch.as_tensor(g_np, device=dev)
-        scores = user_emb[t["g_user"][g]] @ item_emb[lo:hi].T
+        scores = buf[:len(g_np) * n_d].view(len(g_np), n_d)
+        torch.mm(user_emb[t["g_user"][g]], item_emb[lo:hi].T, out=scores)
         m_entry, m_row = gather_csr(t["m_ptr"], g)
         scores[m_row, t["m_items"][m_entry]] = float("-inf")
         bad = item_bad[lo:hi]
@@ -95,28 +100,29 @@ def full_ranking(plan: Plan, user_emb: torch.Tensor, item_emb: torch.Tensor, ks:
         n_truth = t["t_ptr"][g + 1] - t["t_ptr"][g]
         row_start = torch.cumsum(n_truth, 0) - n_truth
         rank, pos, row, best = truth_ranks(scores, vals, t_row, t["t_items"][t_entry],
-                                           row_start, miss)
+                                           row_start, miss)            # overwrites scores
         out = topk_metrics(rank, pos, row, n_truth, ks)
         out["mrr"] = 1.0 / best
         ok = torch.as_tensor(user_ok[plan.g_user[g_np]], device=dev)
+        listed = torch.isfinite(vals) & ok[:, None]                        # (B, kmax)
+        pop = torch.where(listed, t["pop_pct"][lo:hi][idx], torch.zeros((), device=dev))
+        cum_pop = torch.cumsum(pop.double(), 1)
+        cum_n = torch.cumsum(listed.double(), 1)
+        # first list position of every (scenario, item): coverage@K = #items first seen < K
         scen = torch.as_tensor(plan.g_scen[g_np], device=dev)
-        cov = covered.setdefault(d, torch.zeros(2, len(ks), n_d, dtype=torch.bool, device=dev))
-        pop = t["pop_pct"][lo:hi]
-        for j, k in enumerate(ks):
-            kk = min(k, kmax)
-            listed = torch.isfinite(vals[:, :kk]) & ok[:, None]
-            top = idx[:, :kk]
-            n_listed = listed.sum(1)
-            psum = torch.where(listed, pop[top], torch.zeros((), device=dev)).sum(1)
-            out[f"pop_pct@{k}"] = torch.where(n_listed > 0, psum.double() / n_listed,
-                                              torch.full_like(psum, float("nan"), dtype=torch.float64))
-            cells = scen[:, None].expand_as(top)[listed]
-            cov[cells, j, top[listed]] = True
+        first = first_pos.setdefault(d, torch.full((2, n_d), kmax, dtype=torch.long, device=dev))
+        where = scen[:, None] * n_d + idx
+        posn = torch.arange(kmax, device=dev).expand_as(idx)
+        first.view(-1).scatter_reduce_(0, where[listed], posn[listed], reduce="amin")
+        for k in ks:
+            c = min(k, kmax) - 1
+            out[f"pop_pct@{k}"] = cum_pop[:, c] / cum_n[:, c]               # NaN when none listed
         for name, v in out.items():
             if not name.startswith("pop_pct"):
                 v = torch.where(ok, v, torch.zeros_like(v))
             values.setdefault(name, []).append(v)
+    covered = {d: np.stack([(f < k).cpu().numpy() for k in ks], axis=1)
+               for d, f in first_pos.items()}                              # (2, nK, n_d)
     vals_np = {k: torch.cat(v).cpu().numpy() for k, v in values.items()}
     order = np.concatenate([g for _, g in todo]) if todo else np.zeros(0, dtype=np.int64)
-    return GroupScores(groups=order, values=vals_np,
-                       covered={d: c.cpu().numpy() for d, c in covered.items()})
+    return GroupScores(groups=order, values=vals_np, covered=covered)

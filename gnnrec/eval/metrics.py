@@ -26,37 +26,30 @@ LIST_METRICS = ("coverage", "pop_pct")
 SAMPLED_METRICS = ("ndcg", "hr")
 
 
-def _segment_sum(values: torch.Tensor, row: torch.Tensor, n_rows: int) -> torch.Tensor:
-    out = torch.zeros(n_rows, dtype=torch.float64, device=values.device)
-    return out.index_add_(0, row, values.double())
-
-
 def topk_metrics(rank: torch.Tensor, pos: torch.Tensor, row: torch.Tensor,
                  n_truth: torch.Tensor, ks: tuple[int, ...]) -> dict[str, torch.Tensor]:
     """Per-row recall/ndcg/hr/precision/map at every K in ``ks``.
 
     ``rank``, ``pos``, ``row`` are (nnz,) as returned by
     :func:`gnnrec.eval.ranking.truth_ranks`; ``n_truth`` is (B,) |T| per row.
-    Returns ``{"ndcg@20": (B,) float64, ...}``.
+    Returns ``{"ndcg@20": (B,) float64, ...}``. All K are handled in one pass:
+    (nnz, len(ks)) hit matrices summed per row with one ``index_add``.
     """
+    dev = rank.device
     n_rows = n_truth.numel()
-    n_t = n_truth.double()
-    rank_f = rank.double()
-    gain = 1.0 / torch.log2(rank_f + 1.0)
-    kmax = max(ks)
-    ideal = torch.cumsum(1.0 / torch.log2(torch.arange(2, kmax + 2, device=rank.device,
+    k_t = torch.tensor(ks, device=dev, dtype=torch.float64)            # (nK,)
+    rank_f = rank.double()[:, None]
+    hit = (rank_f <= k_t).double()                                      # (nnz, nK)
+    parts = torch.cat([hit, hit / torch.log2(rank_f + 1.0), hit * pos.double()[:, None] / rank_f], 1)
+    sums = torch.zeros(n_rows, parts.shape[1], dtype=torch.float64, device=dev).index_add_(0, row, parts)
+    nk = len(ks)
+    hits, dcg, ap = sums[:, :nk], sums[:, nk:2 * nk], sums[:, 2 * nk:]
+    ideal = torch.cumsum(1.0 / torch.log2(torch.arange(2, max(ks) + 2, device=dev,
                                                            dtype=torch.float64)), 0)
-    out: dict[str, torch.Tensor] = {}
-    for k in ks:
-        hit = (rank <= k).double()
-        hits = _segment_sum(hit, row, n_rows)
-        cut = torch.clamp(n_truth, max=k)
-        out[f"recall@{k}"] = hits / n_t
-        out[f"precision@{k}"] = hits / k
-        out[f"hr@{k}"] = (hits > 0).double()
-        out[f"ndcg@{k}"] = _segment_sum(hit * gain, row, n_rows) / ideal[cut - 1]
-        out[f"map@{k}"] = _segment_sum(hit * pos.double() / rank_f, row, n_rows) / cut.double()
-    return out
+    cut = torch.minimum(n_truth[:, None].double(), k_t)                 # (B, nK) min(|T|, K)
+    vals = {"recall": hits / n_truth[:, None].double(), "precision": hits / k_t,
+            "hr": (hits > 0).double(), "ndcg": dcg / ideal[cut.long() - 1], "map": ap / cut}
+    return {f"{m}@{k}": v[:, j] for m, v in vals.items() for j, k in enumerate(ks)}
 
 
 def sampled_metrics(rank: torch.Tensor, ks: tuple[int, ...]) -> dict[str, torch.Tensor]:

@@ -41,7 +41,8 @@ def truth_ranks(scores: torch.Tensor, vals: torch.Tensor, t_row: torch.Tensor,
         row_start: (B,) index of each row's first truth entry in ``t_row``.
         miss: the rank reported for an entry ranked below ``kmax`` (> every cut-off).
 
-    Returns ``(rank, pos, t_row_sorted, best_rank)``: ``rank`` (nnz,) int64 exact
+    ``scores`` is overwritten (counting in place avoids a temporary as large
+    as the score block). Returns ``(rank, pos, t_row_sorted, best_rank)``: ``rank`` (nnz,) int64 exact
     pessimistic rank when ``<= kmax``, else ``miss``;
     ``pos`` (nnz,) the 1-based position of the entry among its row's truth items
     ordered by rank; ``t_row_sorted`` the rows in that order; ``best_rank`` (B,)
@@ -66,18 +67,25 @@ def truth_ranks(scores: torch.Tensor, vals: torch.Tensor, t_row: torch.Tensor,
 
     v_k = vals[:, -1]
     above = s > v_k[row]
-    at = s == v_k[row]
-    cnt_top = (vals[row] >= s[:, None]).sum(1)
-    cnt_at = (scores >= v_k[:, None]).sum(1)[row]
-    count_ge = torch.where(above, cnt_top, cnt_at)
+    at = (s == v_k[row]) & torch.isfinite(s)
+    count_ge = (vals[row] >= s[:, None]).sum(1)          # exact when s > v_k
+    if bool(at.any()):                                   # ties at the cut: count the whole row
+        rows_at = torch.unique(row[at])
+        full = torch.zeros(len(vals), dtype=count_ge.dtype, device=dev)
+        full[rows_at] = _count_ge(scores[rows_at], v_k[rows_at]).long()
+        count_ge = torch.where(at, full[row], count_ge)
     rank = count_ge - n_tied + tiepos + 1
-    finite = torch.isfinite(s)
-    ok = (above | at) & finite & (rank <= kmax)
+    ok = (above | at) & (rank <= kmax)
     rank = torch.where(ok, rank, torch.full_like(rank, miss))
 
-    best_idx = row_start                     # first entry of each row after sorting
-    s_best = s[best_idx]
-    n_ge_best = (scores >= s_best[:, None]).sum(1)
-    best = (n_ge_best - n_tied[best_idx] + 1).double()
+    s_best = s[row_start]                    # first entry of each row after sorting
+    n_ge_best = scores.ge_(s_best[:, None]).sum(1)      # in place: scores become 0/1 here
+    best = n_ge_best.double() - n_tied[row_start] + 1
     best = torch.where(torch.isfinite(s_best), best, torch.full_like(best, float("inf")))
     return rank, pos, row, best
+
+
+def _count_ge(scores: torch.Tensor, thresh: torch.Tensor) -> torch.Tensor:
+    """(B,) float32 count of entries of each row of ``scores`` >= ``thresh`` (exact below 2**24;
+    a float sum is several times faster than summing a bool tensor on CPU)."""
+    return (scores >= thresh[:, None]).float().sum(1)

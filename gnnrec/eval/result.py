@@ -56,6 +56,23 @@ def _cells(plan: Plan, groups: np.ndarray) -> list[tuple[str, str, list[tuple[in
     return out
 
 
+def _resample_counts(plan: Plan, groups: np.ndarray, bootstrap: int, seed: int,
+                     cell: tuple[int, int]) -> np.ndarray:
+    """(bootstrap, n) float32 multiplicities of a with-replacement resample of ``groups``.
+
+    Seeded by (seed, cell); cached on the plan, so evaluating the same split
+    every epoch draws them once.
+    """
+    n = len(groups)
+    key = ("boot", cell, bootstrap, seed, n, hash(groups.tobytes()))
+    if key not in plan._dev:
+        rng = np.random.default_rng([seed, cell[0], cell[1]])
+        draw = rng.integers(0, n, size=(bootstrap, n)) + n * np.arange(bootstrap)[:, None]
+        plan._dev[key] = np.bincount(draw.ravel(), minlength=bootstrap * n).reshape(
+            bootstrap, n).astype(np.float32)
+    return plan._dev[key]
+
+
 def summarize(plan: Plan, gs: GroupScores, ks: tuple[int, ...], bootstrap: int,
               seed: int) -> pd.DataFrame:
     """The long metric table (columns :data:`TABLE_COLUMNS`) of ``gs``."""
@@ -65,17 +82,14 @@ def summarize(plan: Plan, gs: GroupScores, ks: tuple[int, ...], bootstrap: int,
     v0 = np.where(finite, vals, 0.0)
     g_dom, g_scen = plan.g_dom[gs.groups], plan.g_scen[gs.groups]
     base: dict[tuple[int, int], dict[str, np.ndarray]] = {}
-    rng = np.random.default_rng([seed, 7])
     for d, s in sorted({(int(a), int(b)) for a, b in zip(g_dom, g_scen)}):
         rows = np.flatnonzero((g_dom == d) & (g_scen == s))
         n = len(rows)
         cell = {"n": np.array(n), "sum": v0[rows].sum(0), "cnt": finite[rows].sum(0).astype(float)}
         if bootstrap > 0:
-            draw = rng.integers(0, n, size=(bootstrap, n))
-            w = np.bincount((draw + n * np.arange(bootstrap)[:, None]).ravel(),
-                            minlength=bootstrap * n).reshape(bootstrap, n).astype(np.float64)
-            cell["bs_sum"] = w @ v0[rows]
-            cell["bs_cnt"] = w @ finite[rows].astype(np.float64)
+            w = _resample_counts(plan, gs.groups[rows], bootstrap, seed, (d, s))
+            cell["bs_sum"] = (w @ v0[rows].astype(np.float32)).astype(np.float64)
+            cell["bs_cnt"] = (w @ finite[rows].astype(np.float32)).astype(np.float64)
         base[(d, s)] = cell
     records = []
     for dom, scen, members in _cells(plan, gs.groups):

@@ -29,6 +29,24 @@ CHUNK = 1024
 _MAX_REDRAWS = 200
 
 
+_HASH_BITS = 24
+
+
+def _hash(key: np.ndarray) -> np.ndarray:
+    """Multiplicative hash of int64 keys to [0, 2**_HASH_BITS)."""
+    return ((key.astype(np.uint64) * np.uint64(0x9E3779B97F4A7C15)) >> np.uint64(64 - _HASH_BITS)
+            ).astype(np.int64)
+
+
+def _known_filter(plan: Plan) -> np.ndarray:
+    """Bool table over hashed (user, item) keys: False means surely never interacted."""
+    if "known_filter" not in plan._dev:
+        table = np.zeros(1 << _HASH_BITS, dtype=bool)
+        table[_hash(plan.known)] = True
+        plan._dev["known_filter"] = table
+    return plan._dev["known_filter"]
+
+
 def sample_negatives(plan: Plan, d: int, users: np.ndarray, n_neg: int, seed: int,
                      chunk: int) -> np.ndarray:
     """(len(users), n_neg) global item indices, uniform over the domain's train items
@@ -39,10 +57,14 @@ def sample_negatives(plan: Plan, d: int, users: np.ndarray, n_neg: int, seed: in
         raise DataError(f"domain {plan.domains[d]} has no train items to sample negatives from")
     rng = np.random.default_rng([seed, d, chunk])
     neg = pool[rng.integers(0, len(pool), size=(len(users), n_neg))]
+    bloom = _known_filter(plan)
     for _ in range(_MAX_REDRAWS):
         key = users[:, None] * plan.n_items + neg
-        at = np.searchsorted(plan.known, key).clip(max=len(plan.known) - 1)
-        bad = plan.known[at] == key
+        bad = bloom[_hash(key)]                     # cheap prefilter, then the exact test
+        if bad.any():
+            k = key[bad]
+            at = np.searchsorted(plan.known, k).clip(max=len(plan.known) - 1)
+            bad[bad] = plan.known[at] == k
         if not bad.any():
             return neg
         neg[bad] = pool[rng.integers(0, len(pool), size=int(bad.sum()))]
@@ -52,20 +74,31 @@ def sample_negatives(plan: Plan, d: int, users: np.ndarray, n_neg: int, seed: in
 
 
 def _score_rows(user_emb: torch.Tensor, item_emb: torch.Tensor, users: torch.Tensor,
-                cand: torch.Tensor, lo: int, hi: int) -> torch.Tensor:
-    """(R, C) scores of candidate items ``cand`` (R, C) for ``users`` (R,), memory-bounded."""
+                cand: torch.Tensor, lo: int, hi: int, buf: torch.Tensor) -> torch.Tensor:
+    """(R, C) scores of candidate items ``cand`` (R, C) for ``users`` (R,), memory-bounded.
+
+    Small domains: one score row per user by matrix product, then a gather.
+    Large domains: gather the candidates' vectors (into the reused ``buf``) and
+    take R matrix-vector products.
+    """
     n_d, dim = hi - lo, item_emb.shape[1]
+    rows, n_c = cand.shape
     out = torch.empty(cand.shape, dtype=item_emb.dtype, device=item_emb.device)
-    if n_d <= 4 * cand.shape[1]:          # small domain: one matmul row, then gather
-        step = max(1, MAX_SCORES // n_d)
-        for i in range(0, len(users), step):
-            s = user_emb[users[i:i + step]] @ item_emb[lo:hi].T
-            out[i:i + step] = s.gather(1, cand[i:i + step] - lo)
-    else:                                  # large domain: gather candidate vectors
-        step = max(1, MAX_SCORES // (cand.shape[1] * dim))
-        for i in range(0, len(users), step):
-            v = item_emb[cand[i:i + step]]                       # (r, C, dim)
-            out[i:i + step] = torch.bmm(v, user_emb[users[i:i + step]].unsqueeze(2)).squeeze(2)
+    if n_d <= 4 * n_c:
+        step = max(1, min(rows, len(buf) // n_d))
+        for i in range(0, rows, step):
+            r = min(step, rows - i)
+            s = buf[:r * n_d].view(r, n_d)
+            torch.mm(user_emb[users[i:i + r]], item_emb[lo:hi].T, out=s)
+            out[i:i + r] = s.gather(1, cand[i:i + r] - lo)
+    else:
+        step = max(1, min(rows, len(buf) // (n_c * dim)))
+        for i in range(0, rows, step):
+            r = min(step, rows - i)
+            v = buf[:r * n_c * dim].view(r * n_c, dim)
+            torch.index_select(item_emb, 0, cand[i:i + r].reshape(-1), out=v)
+            out[i:i + r] = torch.bmm(user_emb[users[i:i + r]].unsqueeze(1),
+                                     v.view(r, n_c, dim).transpose(1, 2))[:, 0]
     return out
 
 
@@ -83,6 +116,7 @@ def sampled_ranking(plan: Plan, user_emb: torch.Tensor, item_emb: torch.Tensor,
     per_row: dict[str, list[np.ndarray]] = {}
     row_groups: list[np.ndarray] = []
     jobs = []
+    buf = torch.empty(MAX_SCORES // 2, dtype=user_emb.dtype, device=dev)   # reused scratch
     for d in range(len(plan.domains)):
         rows_d = np.flatnonzero(plan.g_dom[r_group] == d)
         jobs += [(d, c, rows_d[i:i + CHUNK]) for c, i in enumerate(range(0, len(rows_d), CHUNK))]
@@ -96,7 +130,7 @@ def sampled_ranking(plan: Plan, user_emb: torch.Tensor, item_emb: torch.Tensor,
         lo, hi = int(plan.item_offsets[d]), int(plan.item_offsets[d + 1])
         cand = torch.as_tensor(np.concatenate([r_item[rows, None], neg], axis=1), device=dev)
         users = torch.as_tensor(r_user[rows], device=dev)
-        s = _score_rows(user_emb, item_emb, users, cand, lo, hi)
+        s = _score_rows(user_emb, item_emb, users, cand, lo, hi, buf)
         s = torch.where(item_ok_t[cand], s, torch.full_like(s, float("-inf")))
         pos = s[:, :1]
         rank = 1 + (s[:, 1:] >= pos).sum(1).double()

@@ -143,3 +143,19 @@ def test_bootstrap_ci_is_seeded_and_brackets_the_mean():
     assert row["ci_low"] <= row["value"] <= row["ci_high"] and row["ci_low"] < row["ci_high"]
     assert a.table["ci_low"].equals(b.table["ci_low"])
     assert not a.table["ci_low"].equals(c.table["ci_low"])
+
+
+def test_plan_is_built_once_per_dataset_and_split(monkeypatch):
+    import gnnrec.eval.plan as plan_mod
+    ds = make_tiny(seed=7)
+    u, v = np.ones((ds.n_users, 1)), np.arange(ds.n_items, dtype=float)[:, None]
+    first = evaluate(u, v, ds, split="valid", bootstrap=0)
+    assert plan_mod.get_plan(ds, "valid") is plan_mod.get_plan(ds, "valid")
+
+    def boom(*a, **k):
+        raise AssertionError("plan rebuilt")
+    monkeypatch.setattr(plan_mod, "build_plan", boom)
+    again = evaluate(u, v, ds, split="valid", bootstrap=0)
+    assert first.table["value"].equals(again.table["value"])
+    with pytest.raises(AssertionError, match="rebuilt"):
+        evaluate(u, v, make_tiny(seed=8), split="valid", bootstrap=0)   # other data: new plan

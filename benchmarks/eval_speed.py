@@ -1,0 +1,80 @@
+"""Evaluator speed on the frozen benchmarks (issue 3). Not a test: it prints timings.
+
+Measured, each with 64-dim random float32 embeddings on the CPU:
+
+1. ML-1M-CD test split, full ranking, all four domain x scenario groups,
+   K = 10, 20, 50, bootstrap CIs included (goal < 5 s);
+2. ML-1M-CD valid split, full ranking (what the trainer calls every epoch;
+   the per-(dataset, split) plan is cached, so repeated calls are cheaper);
+3. DisenCDR Sport/Cloth test split, sampled (999 negatives) + full ranking
+   (goal < 10 s together).
+
+Each figure is the median of ``--repeat`` runs after one warm-up (which also
+builds and caches the evaluation plan; its time is printed separately). The
+CPU is shared: timings are noisy, so the machine load is printed with them.
+Run at torch's default thread count and at ``--threads`` (default 1).
+
+Usage: ``python benchmarks/eval_speed.py [--repeat 3] [--threads 1]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import time
+
+import torch
+
+from gnnrec.data import load_dataset
+from gnnrec.eval import evaluate
+
+
+def _time(fn, repeat: int) -> tuple[float, float]:
+    t0 = time.perf_counter()
+    fn()
+    first = time.perf_counter() - t0
+    times = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return first, statistics.median(times)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--threads", type=int, default=1, help="second thread setting to time")
+    ap.add_argument("--dim", type=int, default=64)
+    args = ap.parse_args()
+    gen = torch.Generator().manual_seed(0)
+    ml = load_dataset("ml1m-cd")
+    dis = load_dataset("amazon-disencdr-sport_cloth")
+    emb = {ds.name: (torch.randn(ds.n_users, args.dim, generator=gen),
+                     torch.randn(ds.n_items, args.dim, generator=gen)) for ds in (ml, dis)}
+
+    def run(ds, split, protocol, threads):
+        u, v = emb[ds.name]
+        return lambda: evaluate(u, v, ds, split=split, protocol=protocol, ks=(10, 20, 50),
+                                threads=threads)
+
+    print(f"torch {torch.__version__}, default threads {torch.get_num_threads()}, "
+          f"cpus {os.cpu_count()}, load average {os.getloadavg()}")
+    for threads in (None, args.threads):
+        tag = f"threads={threads or torch.get_num_threads()}"
+        f, t = _time(run(ml, "test", "full", threads), args.repeat)
+        print(f"[{tag}] ML-1M-CD test, full ranking, 4 groups, K<=50: {t:.2f} s "
+              f"(first call incl. plan build {f:.2f} s; goal < 5 s)")
+        f, t = _time(run(ml, "valid", "full", threads), args.repeat)
+        print(f"[{tag}] ML-1M-CD valid, full ranking (per-epoch call): {t:.2f} s "
+              f"(first call {f:.2f} s; goal well under 2 s)")
+        fs, ts = _time(run(dis, "test", "sampled", threads), args.repeat)
+        ff, tf = _time(run(dis, "test", "full", threads), args.repeat)
+        print(f"[{tag}] DisenCDR sport_cloth test: sampled {ts:.2f} s + full {tf:.2f} s = "
+              f"{ts + tf:.2f} s (goal < 10 s)")
+    print(f"load average after: {os.getloadavg()}")
+
+
+if __name__ == "__main__":
+    main()
