@@ -105,12 +105,14 @@ class Guard:
             await send(message)
 
         length = dict(scope["headers"]).get(b"content-length")
-        if length is not None and (not length.isdigit() or int(length) > self.max_body):
-            await _error(f"request body over the limit of {self.max_body} bytes", 413)(
-                scope, receive, send_status)
-        else:
-            await self.app(scope, self._limited(receive), send_status)
-        self.metrics.observe(route, status[0], time.perf_counter() - t0)
+        try:
+            if length is not None and (not length.isdigit() or int(length) > self.max_body):
+                await _error(f"request body over the limit of {self.max_body} bytes", 413)(
+                    scope, receive, send_status)
+            else:
+                await self.app(scope, self._limited(receive), send_status)
+        finally:
+            self.metrics.observe(route, status[0], time.perf_counter() - t0)
 
     def _limited(self, receive: Callable) -> Callable:
         seen = [0]
