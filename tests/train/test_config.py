@@ -45,3 +45,14 @@ def test_cli_reports_config_errors(tmp_path, capsys):
     assert main(["train", "-", "train.epoch=3", f"runs_dir={tmp_path}"]) == 2
     err = capsys.readouterr().err
     assert "unknown key 'train.epoch'" in err and "train.epochs" in err
+
+
+def test_every_shipped_config_resolves():
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2] / "configs"
+    files = [f for f in root.glob("*/*.yaml") if f.parent.name != "text"]
+    assert len(files) >= 20
+    for f in files:
+        cfg = load_config(f)
+        assert cfg["name"] == f"{f.parent.name}_{f.stem}"
