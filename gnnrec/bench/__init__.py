@@ -45,7 +45,7 @@ def run_suite(suite: str | Suite, models: list[str] | None = None, seeds: int | 
               budget: str = "full", runs_dir: str | os.PathLike = "runs/bench",
               results_dir: str | os.PathLike = "results", configs_root: str | os.PathLike = "configs",
               overrides: list[str] | None = None, datasets: dict[str, Dataset] | None = None,
-              transform: str | None = None, tag: str = "", out_name: str | None = None,
+              transform: str | None = None, out_name: str | None = None,
               report_only: bool = False, progress: bool = True, projection: bool = True,
               command: str | None = None) -> SuiteResult:
     """Run (or resume) a suite and write ``<results_dir>/<out_name or suite>/``.
@@ -66,7 +66,7 @@ def run_suite(suite: str | Suite, models: list[str] | None = None, seeds: int | 
     models = list(models or s.default_models)
     dsets = datasets or load_suite_datasets(s)
     specs = plan(s, models, seed_list, budget, Path(runs_dir), Path(configs_root), dsets,
-                 overrides, transform, tag)
+                 overrides, transform)
     if report_only:
         records = [RunRecord(sp, "done", cached=True, info=_bench_info(sp)) if is_done(sp)
                    else RunRecord(sp, "n/a" if sp.skip_reason else "pending", error=sp.skip_reason)
@@ -75,7 +75,7 @@ def run_suite(suite: str | Suite, models: list[str] | None = None, seeds: int | 
             r.wall_s = r.info.get("wall_s")
     else:
         records = run_all(specs, dsets, progress)
-    out_dir = Path(results_dir) / (out_name or (s.name + (f"-{tag}" if tag else "")))
+    out_dir = Path(results_dir) / (out_name or s.name)
     command = command or _default_command(s.name, models, seed_list, budget, overrides)
     metrics = write_results(s, records, out_dir, dsets, command, budget, projection)
     render_plots(out_dir)

@@ -118,12 +118,12 @@ def _hash(cfg: dict[str, Any], fingerprint: str, transform: str | None) -> str:
 
 def plan(suite: Suite, models: list[str], seeds: list[int], budget: str, runs_dir: Path,
          configs_root: Path, datasets: dict[str, Dataset], overrides: list[str] | None = None,
-         transform: str | None = None, tag: str = "") -> list[RunSpec]:
+         transform: str | None = None) -> list[RunSpec]:
     """Resolve every (dataset, model, seed) run of the suite; nothing is trained here.
 
     ``datasets`` maps the suite's dataset names to loaded datasets (for the
     fingerprint and the text check). ``overrides`` (``key=value``) apply after
-    the YAML file and the budget; ``tag`` separates studies sharing a suite.
+    the YAML file and the budget.
     """
     from gnnrec.models.registry import UnknownModelError, model_class
     from gnnrec.train import ConfigError, resolve
@@ -164,8 +164,8 @@ def plan(suite: Suite, models: list[str], seeds: list[int], budget: str, runs_di
                 except ConfigError as e:
                     raise BenchError(f"{suite.name}/{dataset}/{model}: {e}") from None
                 key = _hash(cfg, ds.fingerprint(), transform)
-                sub = f"{suite.name}{'-' + tag if tag else ''}"
-                cfg["runs_dir"] = str(runs_dir / sub / dataset)
+                # the folder depends only on what is computed, so studies share identical runs
+                cfg["runs_dir"] = str(runs_dir / suite.name / dataset)
                 cfg["name"] = f"{model}__s{seed}__{key}"
                 skip = None
                 if cls.needs_text and not ds.has_text:
