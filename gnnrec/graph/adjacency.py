@@ -32,6 +32,7 @@ CUDA it is ``torch.sparse.mm`` (cuSPARSE).
 from __future__ import annotations
 
 import warnings
+from concurrent.futures import ThreadPoolExecutor
 from typing import Sequence
 
 import numpy as np
@@ -92,10 +93,42 @@ def _scipy_view(adj: torch.Tensor) -> sp.csr_matrix:
     return view
 
 
+_POOL: ThreadPoolExecutor | None = None
+
+
+def _row_blocks(adj: torch.Tensor, parts: int) -> list[tuple[int, int, sp.csr_matrix]]:
+    """``parts`` row blocks of the scipy view with about equal nnz (cached on the tensor)."""
+    key = f"_gnnrec_blocks{parts}"
+    blocks = getattr(adj, key, None)
+    if blocks is None:
+        a = _scipy_view(adj)
+        cuts = np.searchsorted(a.indptr, np.linspace(0, a.nnz, parts + 1)[1:-1])
+        edges = [0, *cuts.tolist(), a.shape[0]]
+        blocks = [(r0, r1, a[r0:r1]) for r0, r1 in zip(edges[:-1], edges[1:]) if r1 > r0]
+        setattr(adj, key, blocks)
+    return blocks
+
+
 def _spmm(adj: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-    if adj.device.type == "cpu" and adj.layout == torch.sparse_csr and x.dtype == torch.float32:
-        return torch.from_numpy(np.asarray(_scipy_view(adj) @ x.detach().contiguous().numpy()))
-    return torch.sparse.mm(adj, x)
+    """``adj @ x``: scipy on CPU (row blocks on torch's thread count; scipy releases the GIL),
+    ``torch.sparse.mm`` elsewhere."""
+    global _POOL
+    if not (adj.device.type == "cpu" and adj.layout == torch.sparse_csr and x.dtype == torch.float32):
+        return torch.sparse.mm(adj, x)
+    xn = x.detach().contiguous().numpy()
+    threads = torch.get_num_threads()
+    if threads <= 1 or adj.values().numel() < 200_000:
+        return torch.from_numpy(np.asarray(_scipy_view(adj) @ xn))
+    out = np.empty((adj.shape[0], xn.shape[1]), dtype=np.float32)
+    if _POOL is None or _POOL._max_workers != threads:
+        _POOL = ThreadPoolExecutor(max_workers=threads)
+
+    def run(block: tuple[int, int, sp.csr_matrix]) -> None:
+        r0, r1, a = block
+        out[r0:r1] = a @ xn
+
+    list(_POOL.map(run, _row_blocks(adj, threads)))
+    return torch.from_numpy(out)
 
 
 class _SymSpMM(torch.autograd.Function):
