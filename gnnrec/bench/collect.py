@@ -57,6 +57,21 @@ def metrics_frame(records: list[RunRecord]) -> pd.DataFrame:
     return pd.concat(rows, ignore_index=True)
 
 
+def nested_metrics(metrics: pd.DataFrame) -> list[dict[str, Any]]:
+    """Per run and protocol: ``{"<domain>/<scenario>": {"<metric>@<k>": value}}`` (NaN -> None)."""
+    out = []
+    for (dataset, model, seed, proto), g in metrics.groupby(["dataset", "model", "seed", "protocol"],
+                                                            sort=False):
+        cells: dict[str, dict[str, float | None]] = {}
+        for r in g.itertuples(index=False):
+            name = f"{r.metric}@{r.k}" if r.k else r.metric
+            v = float(r.value)
+            cells.setdefault(f"{r.domain}/{r.scenario}", {})[name] = None if np.isnan(v) else v
+        out.append({"dataset": dataset, "model": model, "seed": int(seed), "protocol": proto,
+                    "values": cells})
+    return out
+
+
 def curves_frame(records: list[RunRecord]) -> pd.DataFrame:
     """Per-epoch training log rows of every finished run."""
     rows = []
@@ -174,9 +189,7 @@ def write_results(suite: Suite, records: list[RunRecord], out_dir: Path,
     metrics = metrics_frame(records)
     metrics["value"] = metrics["value"].astype(float).round(6)
     atomic_write_text(out_dir / "metrics.csv", metrics.to_csv(index=False))
-    write_json(out_dir / "metrics.json", {"suite": suite.name, "columns": METRIC_COLUMNS,
-                                           "rows": metrics.astype(object).where(
-                                               metrics.notna(), None).values.tolist()})
+    write_json(out_dir / "metrics.json", {"suite": suite.name, "runs": nested_metrics(metrics)})
     write_json(out_dir / "runs.json", {"suite": suite.name, "description": suite.description,
                                         "budget": budget, "command": command,
                                         "versions": package_versions(),

@@ -74,8 +74,9 @@ def _benchmark(args: argparse.Namespace) -> int:
         raise UserError("gnnrec benchmark: give --suite NAME (see --help) or --readme")
     rc = 0
     if args.suite is not None:
-        cmd = "gnnrec " + " ".join(shlex.quote(a) for a in sys.argv[1:]) \
-            if sys.argv and "benchmark" in sys.argv else None
+        # the command that reproduces the numbers (a --report-only rebuild trains nothing)
+        argv = [a for a in sys.argv[1:] if a not in ("--report-only", "--quiet")]
+        cmd = "gnnrec " + " ".join(shlex.quote(a) for a in argv) if "benchmark" in argv else None
         try:
             out = run_suite(args.suite, args.models, args.seeds, args.budget, args.runs_dir,
                             args.results_dir, args.configs, args.overrides,

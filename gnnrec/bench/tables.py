@@ -133,7 +133,7 @@ def render_tables(out_dir: Path) -> str:
     suite_meta = json.loads((out_dir / "suite.json").read_text(encoding="utf-8"))
     sig = json.loads((out_dir / "significance.json").read_text(encoding="utf-8"))
     summary = summarize(metrics)
-    atomic_write_text(out_dir / "summary.csv", summary.to_csv(index=False))
+    atomic_write_text(out_dir / "summary.csv", summary.round({"mean": 6, "std": 6}).to_csv(index=False))
     models = model_order(sorted({r["model"] for r in runs["runs"]}))
     datasets = list(dict.fromkeys(r["dataset"] for r in runs["runs"]))
     seeds = sorted({r["seed"] for r in runs["runs"]})
