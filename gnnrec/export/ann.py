@@ -8,6 +8,7 @@ cells); ``hnsw`` is ``IndexHNSWFlat`` (M = 32) with the inner-product metric.
 
 from __future__ import annotations
 
+import logging
 import math
 import os
 from typing import Any
@@ -16,6 +17,7 @@ import numpy as np
 
 
 def _faiss() -> Any:
+    logging.getLogger("faiss.loader").setLevel(logging.WARNING)   # its CPU-feature probing is noise
     try:
         import faiss
     except ImportError:
@@ -26,11 +28,8 @@ def _faiss() -> Any:
 
 
 def faiss_available() -> bool:
-    try:
-        import faiss  # noqa: F401
-    except ImportError:
-        return False
-    return True
+    import importlib.util
+    return importlib.util.find_spec("faiss") is not None
 
 
 def build_index(vectors: np.ndarray, kind: str = "exact", nprobe: int = 16) -> Any:

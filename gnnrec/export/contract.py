@@ -227,7 +227,16 @@ def write_export(exp: Export, folder: str | os.PathLike, dtype: str = "float32",
             "files": files,
         }
         write_json(tmp / "manifest.json", manifest)
+        _umask_permissions(tmp)
     return folder
+
+
+def _umask_permissions(folder: Path) -> None:
+    """Give the (mkdtemp/mkstemp, owner-only) export the usual umask permissions."""
+    umask = os.umask(0)
+    os.umask(umask)
+    for p in [folder, *folder.rglob("*")]:
+        os.chmod(p, (0o777 if p.is_dir() else 0o666) & ~umask)
 
 
 def _read_ids(path: Path) -> list[str]:

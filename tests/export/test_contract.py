@@ -126,3 +126,15 @@ def test_parquet_and_faiss_extras(tiny, tmp_path):
     (tmp_path / "e" / "index" / "b.faiss").write_bytes(b"junk")
     with pytest.raises(ExportError, match="b.faiss"):
         load_export(tmp_path / "e")
+
+
+def test_export_gets_umask_permissions(tiny, tmp_path):
+    import os
+    import stat
+    old = os.umask(0o022)
+    try:
+        write_export(random_export(tiny), tmp_path / "e")
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE((tmp_path / "e").stat().st_mode) == 0o755
+    assert stat.S_IMODE((tmp_path / "e" / "manifest.json").stat().st_mode) == 0o644
