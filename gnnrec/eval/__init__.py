@@ -10,8 +10,8 @@ protocol of DisenCDR/CDRIB/UniCDR; metric definitions in
 """
 
 from gnnrec.eval.evaluate import (EVALUATOR_VERSION, EvalError, align_export, evaluate,
-                                  evaluate_export)
+                                  evaluate_export, evaluate_export_many, evaluate_many)
 from gnnrec.eval.result import EvalResult, load_result
 
-__all__ = ["evaluate", "evaluate_export", "EvalResult", "EvalError", "EVALUATOR_VERSION",
-           "align_export", "load_result"]
+__all__ = ["evaluate", "evaluate_export", "evaluate_many", "evaluate_export_many", "EvalResult",
+           "EvalError", "EVALUATOR_VERSION", "align_export", "load_result"]

@@ -33,7 +33,7 @@ def _device(name: str) -> torch.device:
 def _evaluate(args: argparse.Namespace) -> int:
     from gnnrec.cli import UserError
     from gnnrec.data.registry import load_dataset
-    from gnnrec.eval import evaluate_export
+    from gnnrec.eval import evaluate_export_many
     from gnnrec.eval.report import SAMPLED_NOTE
     from gnnrec.export.contract import load_export
 
@@ -46,9 +46,9 @@ def _evaluate(args: argparse.Namespace) -> int:
                   device=_device(args.device), domains=args.domains, scenarios=args.scenarios,
                   progress=not args.quiet, bootstrap=args.bootstrap, threads=args.threads)
     protocols = ["full"] + (["sampled"] if args.protocol in ("sampled", "both") else [])
-    for proto in protocols:
-        res = evaluate_export(export, ds, protocol=proto, ks=args.ks,
-                              n_negatives=args.negatives, **common)
+    results = evaluate_export_many(export, ds, protocols=protocols, ks=args.ks,
+                                   n_negatives=args.negatives, **common)
+    for proto, res in results.items():
         print(res.format())
         print()
         if args.out:

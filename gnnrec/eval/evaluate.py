@@ -21,8 +21,8 @@ import torch
 
 from gnnrec import __version__
 from gnnrec.data.schema import DataError, Dataset
-from gnnrec.eval.full import GroupScores, full_ranking
-from gnnrec.eval.plan import SCEN_NAMES, Plan, get_plan
+from gnnrec.eval.full import full_ranking
+from gnnrec.eval.plan import SCEN_NAMES, GroupScores, Plan, get_plan
 from gnnrec.eval.result import EvalResult, summarize
 from gnnrec.eval.sampled import sampled_ranking
 from gnnrec.export.contract import Export, load_export
@@ -114,14 +114,33 @@ def _groups_frame(plan: Plan, ds: Dataset, gs: GroupScores) -> pd.DataFrame:
 
 def evaluate(user_emb: torch.Tensor | np.ndarray, item_emb: torch.Tensor | np.ndarray,
              ds: Dataset, split: str = "test", ks: Sequence[int] = (10, 20, 50),
-             protocol: str = "full", n_negatives: int = 999, seed: int = 0,
+             protocol: str = "full", **kwargs: Any) -> EvalResult:
+    """Evaluate embeddings on ``split`` of ``ds`` with one protocol.
+
+    Same arguments as :func:`evaluate_many` with ``protocol`` (``"full"`` or
+    ``"sampled"``) instead of ``protocols``.
+    """
+    if protocol not in PROTOCOLS:
+        raise EvalError(f"protocol {protocol!r} is not one of {PROTOCOLS}")
+    return evaluate_many(user_emb, item_emb, ds, split=split, ks=ks, protocols=(protocol,),
+                         **kwargs)[protocol]
+
+
+def evaluate_many(user_emb: torch.Tensor | np.ndarray, item_emb: torch.Tensor | np.ndarray,
+                  ds: Dataset, split: str = "test", ks: Sequence[int] = (10, 20, 50),
+                  protocols: Sequence[str] = ("full", "sampled"), n_negatives: int = 999,
+                  seed: int = 0,
              batch_size: int = 2048, device: str | torch.device | None = None,
              domains: Sequence[str] | None = None, scenarios: Sequence[str] | None = None,
              progress: bool = False, bootstrap: int = 1000,
              sampled_ks: Sequence[int] = (1, 5, 10), threads: int | None = None,
              present_users: np.ndarray | None = None,
-             present_items: np.ndarray | None = None) -> EvalResult:
-    """Evaluate embeddings on ``split`` of ``ds``.
+             present_items: np.ndarray | None = None) -> dict[str, EvalResult]:
+    """Evaluate embeddings on ``split`` of ``ds``; one :class:`EvalResult` per protocol.
+
+    With both protocols, the sampled candidates are read from the full
+    protocol's score blocks (one matrix product per block, not two); results
+    equal separate :func:`evaluate` calls.
 
     Args:
         user_emb: (ds.n_users, dim) user vectors; item_emb: (ds.n_items, dim).
@@ -130,9 +149,9 @@ def evaluate(user_emb: torch.Tensor | np.ndarray, item_emb: torch.Tensor | np.nd
         ks: cut-offs of the full protocol. A K larger than a domain's catalogue
             is allowed: that domain's list holds every item, precision still
             divides by K, and ``meta["k_exceeds_catalogue"]`` records it.
-        protocol: ``"full"`` (rank every item of the domain) or ``"sampled"``
-            (each positive against ``n_negatives`` sampled items; HR/NDCG at
-            ``sampled_ks`` plus MRR).
+        protocols: any of ``"full"`` (rank every item of the domain) and
+            ``"sampled"`` (each positive against ``n_negatives`` sampled items;
+            HR/NDCG at ``sampled_ks`` plus MRR).
         seed: seeds negative sampling and the bootstrap.
         batch_size: groups scored per matrix product (memory ~ batch x domain size).
         device: where to score; None = the device of ``user_emb`` (CPU for arrays).
@@ -146,8 +165,10 @@ def evaluate(user_emb: torch.Tensor | np.ndarray, item_emb: torch.Tensor | np.nd
             ranked (and is a miss when it is ground truth).
     """
     t0 = time.perf_counter()
-    if protocol not in PROTOCOLS:
-        raise EvalError(f"protocol {protocol!r} is not one of {PROTOCOLS}")
+    protocols = tuple(dict.fromkeys(protocols))
+    bad = [p for p in protocols if p not in PROTOCOLS]
+    if bad or not protocols:
+        raise EvalError(f"protocols {list(protocols)} must be some of {PROTOCOLS}")
     if device is None:
         device = user_emb.device if isinstance(user_emb, torch.Tensor) else torch.device("cpu")
     device = torch.device(device)
@@ -177,44 +198,57 @@ def evaluate(user_emb: torch.Tensor | np.ndarray, item_emb: torch.Tensor | np.nd
     if len(miss_groups):
         log.warning("%d of %d %s groups (%d users) have no user vector: scored as misses",
                     len(miss_groups), len(sel), split, len(np.unique(plan.g_user[miss_groups])))
-    sizes = np.diff(plan.item_offsets)
+    scores: dict[str, GroupScores] = {}
     with _torch_threads(threads):
-        if protocol == "full":
-            gs = full_ranking(plan, U, V, ks, sel, batch_size, user_ok, item_ok, progress)
-            used_ks = ks
+        if "full" in protocols:
+            samp = (n_negatives, seed, sampled_ks) if "sampled" in protocols else None
+            scores["full"], s_gs = full_ranking(plan, U, V, ks, sel, batch_size, user_ok,
+                                                item_ok, progress, sampled=samp)
+            if s_gs is not None:
+                scores["sampled"] = s_gs
         else:
-            gs = sampled_ranking(plan, U, V, sampled_ks, sel, n_negatives, seed, user_ok,
-                                 item_ok, progress)
-            used_ks = sampled_ks
-    doms_used = sorted(set(plan.g_dom[sel].tolist()))
-    too_big = {plan.domains[d]: int(sizes[d]) for d in doms_used if max(ks) > sizes[d]} \
-        if protocol == "full" else {}
-    if too_big:
+            scores["sampled"] = sampled_ranking(plan, U, V, sampled_ks, sel, n_negatives, seed,
+                                                user_ok, item_ok, progress)
+    sizes = np.diff(plan.item_offsets)
+    too_big = {plan.domains[d]: int(sizes[d]) for d in sorted(set(plan.g_dom[sel].tolist()))
+               if max(ks) > sizes[d]}
+    if too_big and "full" in protocols:
         log.warning("K=%d exceeds the catalogue of %s: those lists hold every item", max(ks), too_big)
-    table = summarize(plan, gs, used_ks if protocol == "full" else (), bootstrap, seed)
-    meta = {
-        "evaluator_version": EVALUATOR_VERSION, "gnnrec_version": __version__,
-        "dataset": {"name": ds.name, "fingerprint": plan.fingerprint,
-                    "n_users": ds.n_users, "n_items": ds.n_items, "domains": list(ds.domains)},
-        "params": {"protocol": protocol, "split": split, "ks": list(used_ks),
-                   "n_negatives": n_negatives if protocol == "sampled" else None,
-                   "negatives": "uniform with replacement over the domain's train items the "
-                                "user never interacted with" if protocol == "sampled" else None,
-                   "seed": seed, "bootstrap": bootstrap, "ci": "95% stratified percentile bootstrap",
-                   "masked": "train positives" + (" + valid positives" if split == "test" else ""),
-                   "ties": TIE_RULE, "mrr": "1 / rank of the first hit in the full list (uncut)",
-                   "domains": list(domains) if domains is not None else None,
-                   "scenarios": list(scenarios) if scenarios is not None else None},
-        "n_groups": int(len(sel)),
-        "missing_users": int(len(np.unique(plan.g_user[miss_groups]))),
-        "missing_groups": int(len(miss_groups)),
-        "missing_items": int((~item_ok).sum()),
-        "k_exceeds_catalogue": too_big,
-        "device": str(device),
-        "seconds": round(time.perf_counter() - t0, 4),
-    }
-    return EvalResult(protocol=protocol, split=split, ks=used_ks, table=table,
-                      groups=_groups_frame(plan, ds, gs), meta=meta)
+    seconds = round(time.perf_counter() - t0, 4)
+    out = {}
+    for proto in protocols:
+        full = proto == "full"
+        used_ks = ks if full else sampled_ks
+        meta = {
+            "evaluator_version": EVALUATOR_VERSION, "gnnrec_version": __version__,
+            "dataset": {"name": ds.name, "fingerprint": plan.fingerprint, "n_users": ds.n_users,
+                        "n_items": ds.n_items, "domains": list(ds.domains)},
+            "params": {
+                "protocol": proto, "split": split, "ks": list(used_ks),
+                "n_negatives": None if full else n_negatives,
+                "negatives": None if full else "uniform with replacement over the domain's train "
+                                               "items the user never interacted with",
+                "seed": seed, "bootstrap": bootstrap, "ci": "95% stratified percentile bootstrap",
+                "masked": ("train positives" + (" + valid positives" if split == "test" else ""))
+                if full else None,
+                "ties": TIE_RULE,
+                "mrr": "1 / rank of the first hit in the full list (uncut)" if full else
+                       "1 / rank of the positive among itself and its negatives",
+                "domains": list(domains) if domains is not None else None,
+                "scenarios": list(scenarios) if scenarios is not None else None},
+            "n_groups": int(len(sel)),
+            "missing_users": int(len(np.unique(plan.g_user[miss_groups]))),
+            "missing_groups": int(len(miss_groups)),
+            "missing_items": int((~item_ok).sum()),
+            "k_exceeds_catalogue": too_big if full else {},
+            "device": str(device),
+            "seconds": seconds,
+            "protocols_in_pass": list(protocols),
+        }
+        table = summarize(plan, scores[proto], used_ks if full else (), bootstrap, seed)
+        out[proto] = EvalResult(protocol=proto, split=split, ks=used_ks, table=table,
+                                groups=_groups_frame(plan, ds, scores[proto]), meta=meta)
+    return out
 
 
 def align_export(export: Export, ds: Dataset) -> tuple[np.ndarray, np.ndarray, np.ndarray,
@@ -258,21 +292,33 @@ def align_export(export: Export, ds: Dataset) -> tuple[np.ndarray, np.ndarray, n
     return out[0], out[2], out[1], out[3], info
 
 
-def evaluate_export(export: Export | str | os.PathLike, ds: Dataset, **kwargs: Any) -> EvalResult:
+def evaluate_export(export: Export | str | os.PathLike, ds: Dataset, protocol: str = "full",
+                    **kwargs: Any) -> EvalResult:
     """:func:`evaluate` an export (object or folder) on ``ds``; ids are aligned by name.
 
     Users of the split absent from the export are counted
     (``meta["missing_users"]``) and scored as misses; dataset items absent from
     the export are never ranked (``meta["missing_items"]``).
     """
+    if protocol not in PROTOCOLS:
+        raise EvalError(f"protocol {protocol!r} is not one of {PROTOCOLS}")
+    return evaluate_export_many(export, ds, protocols=(protocol,), **kwargs)[protocol]
+
+
+def evaluate_export_many(export: Export | str | os.PathLike, ds: Dataset,
+                         protocols: Sequence[str] = ("full", "sampled"),
+                         **kwargs: Any) -> dict[str, EvalResult]:
+    """:func:`evaluate_many` for an export (see :func:`evaluate_export`)."""
     if not isinstance(export, Export):
         export = load_export(export)
     U, V, pu, pi, info = align_export(export, ds)
-    res = evaluate(U, V, ds, present_users=pu, present_items=pi, **kwargs)
+    out = evaluate_many(U, V, ds, protocols=protocols, present_users=pu, present_items=pi,
+                        **kwargs)
     fp = info["export_dataset_fingerprint"]
-    if fp and fp != res.meta["dataset"]["fingerprint"]:
-        log.warning("the export was made on dataset fingerprint %s..., evaluating on %s...",
-                    fp[:12], res.meta["dataset"]["fingerprint"][:12])
-    res.meta["export"] = {**info, "model": export.manifest.get("model"),
-                          "dim": export.dim, "dtype": export.manifest.get("dtype")}
-    return res
+    for res in out.values():
+        if fp and fp != res.meta["dataset"]["fingerprint"]:
+            log.warning("the export was made on dataset fingerprint %s..., evaluating on %s...",
+                        fp[:12], res.meta["dataset"]["fingerprint"][:12])
+        res.meta["export"] = {**info, "model": export.manifest.get("model"),
+                              "dim": export.dim, "dtype": export.manifest.get("dtype")}
+    return out

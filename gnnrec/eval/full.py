@@ -11,32 +11,14 @@ O(B * n_d); no Python loop runs over users or items.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 import torch
 from tqdm.auto import tqdm
 
 from gnnrec.eval.metrics import topk_metrics
-from gnnrec.eval.plan import Plan
+from gnnrec.eval.plan import MAX_SCORES, GroupScores, Plan
 from gnnrec.eval.ranking import truth_ranks
-
-MAX_SCORES = 1 << 25        # at most 32M scores (128 MiB float32) per batch
-
-
-@dataclass
-class GroupScores:
-    """Per-group metric values of the evaluated groups, plus top-K coverage sets.
-
-    ``groups`` (n,) plan group ids; ``values`` metric name -> (n,) float64;
-    ``covered`` domain index -> (2 scenarios, len(ks), n_d) bool: items that
-    appear in some top-K list of that domain x scenario.
-    """
-
-    groups: np.ndarray
-    values: dict[str, np.ndarray]
-    covered: dict[int, np.ndarray]
-
+from gnnrec.eval.sampled import Negatives, RowAccumulator, rank_candidates, rows_of
 
 def gather_csr(ptr: torch.Tensor, groups: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Entry indices and batch-local rows of the CSR rows ``groups`` (vectorised)."""
@@ -63,8 +45,15 @@ def batches(plan: Plan, selected: np.ndarray, batch_size: int) -> list[tuple[int
 @torch.inference_mode()
 def full_ranking(plan: Plan, user_emb: torch.Tensor, item_emb: torch.Tensor, ks: tuple[int, ...],
                  selected: np.ndarray, batch_size: int, user_ok: np.ndarray,
-                 item_ok: np.ndarray, progress: bool = False) -> GroupScores:
+                 item_ok: np.ndarray, progress: bool = False,
+                 sampled: tuple[int, int, tuple[int, ...]] | None = None
+                 ) -> tuple[GroupScores, GroupScores | None]:
     """Evaluate the ``selected`` groups of ``plan`` (see module docstring).
+
+    ``sampled=(n_neg, seed, ks)`` also computes the sampled protocol from the
+    same score blocks (identical to :func:`gnnrec.eval.sampled.sampled_ranking`,
+    without a second matrix product); the second returned value is then its
+    :class:`GroupScores`, else None.
 
     ``user_emb`` (n_users, dim) and ``item_emb`` (n_items, dim) float32 on one
     device; ``user_ok`` / ``item_ok`` bool (n_users,) / (n_items,): rows that
@@ -75,6 +64,7 @@ def full_ranking(plan: Plan, user_emb: torch.Tensor, item_emb: torch.Tensor, ks:
     kmax_nominal = max(ks)
     miss = kmax_nominal + 1
     item_bad = torch.as_tensor(~item_ok, device=dev)
+    item_ok_t = ~item_bad
     values: dict[str, list[torch.Tensor]] = {}
     first_pos: dict[int, torch.Tensor] = {}
     todo = batches(plan, selected, batch_size)
@@ -82,6 +72,7 @@ def full_ranking(plan: Plan, user_emb: torch.Tensor, item_emb: torch.Tensor, ks:
     need = max((len(g) * int(plan.item_offsets[d + 1] - plan.item_offsets[d]) for d, g in todo),
                default=0)
     buf = torch.empty(need, dtype=user_emb.dtype, device=dev)
+    acc, negs = (RowAccumulator(), {}) if sampled is not None else (None, {})
     for d, g_np in tqdm(todo, desc=f"evaluate {plan.split} (full)", unit="batch",
                         disable=not progress, leave=False):
         lo, hi = int(plan.item_offsets[d]), int(plan.item_offsets[d + 1])
@@ -89,6 +80,17 @@ def full_ranking(plan: Plan, user_emb: torch.Tensor, item_emb: torch.Tensor, ks:
         g = torch.as_tensor(g_np, device=dev)
         scores = buf[:len(g_np) * n_d].view(len(g_np), n_d)
         torch.mm(user_emb[t["g_user"][g]], item_emb[lo:hi].T, out=scores)
+        if acc is not None:                      # sampled protocol, before any masking
+            n_neg, seed, s_ks = sampled
+            rows, local = rows_of(plan, g_np)
+            neg = negs.setdefault(d, Negatives(plan, d, n_neg, seed))(rows)
+            cand = torch.as_tensor(np.concatenate([plan.rows["item"][rows, None], neg], 1),
+                                   device=dev)
+            s = scores[torch.as_tensor(local, device=dev)[:, None], cand - lo]
+            r_users = plan.rows["user"][rows]
+            acc.add(plan.rows["group"][rows],
+                    rank_candidates(s, item_ok_t[cand], torch.as_tensor(user_ok[r_users],
+                                                                         device=dev), s_ks))
         m_entry, m_row = gather_csr(t["m_ptr"], g)
         scores[m_row, t["m_items"][m_entry]] = float("-inf")
         bad = item_bad[lo:hi]
@@ -125,4 +127,5 @@ def full_ranking(plan: Plan, user_emb: torch.Tensor, item_emb: torch.Tensor, ks:
                for d, f in first_pos.items()}                              # (2, nK, n_d)
     vals_np = {k: torch.cat(v).cpu().numpy() for k, v in values.items()}
     order = np.concatenate([g for _, g in todo]) if todo else np.zeros(0, dtype=np.int64)
-    return GroupScores(groups=order, values=vals_np, covered=covered)
+    full = GroupScores(groups=order, values=vals_np, covered=covered)
+    return full, (acc.finish(plan, order) if acc is not None else None)

@@ -33,6 +33,7 @@ from gnnrec.data.schema import DataError, Dataset
 EVAL_SPLITS = ("valid", "test")
 SCEN_NAMES = ("warm", "cold")
 _MAX_PLANS = 8
+MAX_SCORES = 1 << 25        # at most 32M scores (128 MiB float32) per score block
 
 
 @dataclass
@@ -62,7 +63,9 @@ class Plan:
     mask: CSR
     train_count: np.ndarray         # (n_items,) int64
     pop_pct: np.ndarray             # (n_items,) float64 in [0, 100]
-    rows: dict = field(default_factory=dict)   # split positives: user, item, group (sampled protocol)
+    rows: dict = field(default_factory=dict)
+    # split positives sorted by group (sampled protocol): user, item, group, and ptr
+    # (n_groups + 1,) so that group g owns rows ptr[g]:ptr[g+1]
     known: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
     # sorted user * n_items + item over train, valid and test: what a user has interacted with
     _dev: dict = field(default_factory=dict, repr=False)
@@ -85,6 +88,20 @@ class Plan:
                 ("pop_pct", self.pop_pct.astype(np.float32)))}
             self._dev[key] = t
         return self._dev[key]
+
+
+@dataclass
+class GroupScores:
+    """Per-group metric values of the evaluated groups, plus top-K coverage sets.
+
+    ``groups`` (n,) plan group ids; ``values`` metric name -> (n,) float64;
+    ``covered`` domain index -> (2 scenarios, len(ks), n_d) bool: items that
+    appear in some top-K list of that domain x scenario.
+    """
+
+    groups: np.ndarray
+    values: dict[str, np.ndarray]
+    covered: dict[int, np.ndarray]
 
 
 def _csr(group: np.ndarray, local: np.ndarray, n_groups: int) -> CSR:
@@ -150,7 +167,8 @@ def build_plan(ds: Dataset, split: str, fingerprint: str) -> Plan:
     counts = np.bincount(ds.train["item"].to_numpy(np.int64), minlength=ds.n_items)
     dom_ptr = np.searchsorted(g_dom, np.arange(len(ds.domains) + 1), side="left")
     order = np.argsort(g_of_row, kind="stable")
-    rows = {"user": user[order], "item": item[order], "group": g_of_row[order]}
+    rows = {"user": user[order], "item": item[order], "group": g_of_row[order],
+            "ptr": np.searchsorted(g_of_row[order], np.arange(n_groups + 1))}
     known = np.unique(np.concatenate([
         ds.split(s)["user"].to_numpy(np.int64) * ds.n_items + ds.split(s)["item"].to_numpy(np.int64)
         for s in ("train", "valid", "test")]))

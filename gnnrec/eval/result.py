@@ -27,8 +27,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from gnnrec.eval.full import GroupScores
-from gnnrec.eval.plan import SCEN_NAMES, Plan
+from gnnrec.eval.plan import SCEN_NAMES, GroupScores, Plan
 from gnnrec.utils.files import atomic_write_text, write_json
 
 ALL = "all"

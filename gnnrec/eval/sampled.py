@@ -21,9 +21,8 @@ import torch
 from tqdm.auto import tqdm
 
 from gnnrec.data.schema import DataError
-from gnnrec.eval.full import MAX_SCORES, GroupScores
 from gnnrec.eval.metrics import sampled_metrics
-from gnnrec.eval.plan import Plan
+from gnnrec.eval.plan import MAX_SCORES, GroupScores, Plan
 
 CHUNK = 1024
 _MAX_REDRAWS = 200
@@ -102,6 +101,85 @@ def _score_rows(user_emb: torch.Tensor, item_emb: torch.Tensor, users: torch.Ten
     return out
 
 
+class Negatives:
+    """Seeded negatives of domain ``d``'s rows, drawn per chunk of :data:`CHUNK` rows.
+
+    Row ``r`` (an index into ``plan.rows``) always receives the same negatives
+    for a given (seed, n_neg), whichever subset or batch asks for it.
+    """
+
+    def __init__(self, plan: Plan, d: int, n_neg: int, seed: int) -> None:
+        self.plan, self.d, self.n_neg, self.seed = plan, d, n_neg, seed
+        self.start = int(plan.rows["ptr"][plan.dom_ptr[d]])
+        self.stop = int(plan.rows["ptr"][plan.dom_ptr[d + 1]])
+        self.chunks: dict[int, np.ndarray] = {}
+
+    def __call__(self, rows: np.ndarray) -> np.ndarray:
+        """(len(rows), n_neg) global item indices for ascending ``rows`` of this domain."""
+        local = rows - self.start
+        cid = local // CHUNK
+        for c in np.unique(cid):
+            if c not in self.chunks:
+                a = self.start + int(c) * CHUNK
+                users = self.plan.rows["user"][a:min(a + CHUNK, self.stop)]
+                self.chunks[int(c)] = sample_negatives(self.plan, self.d, users, self.n_neg,
+                                                       self.seed, int(c))
+        for c in [c for c in self.chunks if c < cid.min()]:    # rows arrive in order
+            del self.chunks[c]
+        out = np.empty((len(rows), self.n_neg), dtype=np.int64)
+        for c in np.unique(cid):
+            at = cid == c
+            out[at] = self.chunks[int(c)][local[at] - int(c) * CHUNK]
+        return out
+
+
+def rank_candidates(s: torch.Tensor, ok_items: torch.Tensor, ok_users: torch.Tensor,
+                    ks: tuple[int, ...]) -> dict[str, torch.Tensor]:
+    """Per-row sampled metrics from (R, 1 + N) scores, the positive in column 0.
+
+    ``ok_items`` (R, 1 + N) False for items absent from an export (score -inf);
+    ``ok_users`` (R,) False for users absent from it (a miss).
+    """
+    s = torch.where(ok_items, s, torch.full_like(s, float("-inf")))
+    pos = s[:, :1]
+    rank = 1 + (s[:, 1:] >= pos).float().sum(1).double()
+    miss = ~torch.isfinite(pos[:, 0]) | ~ok_users
+    rank = torch.where(miss, torch.full_like(rank, float("inf")), rank)
+    return sampled_metrics(rank, ks)
+
+
+class RowAccumulator:
+    """Collects per-row sampled metrics and averages them per group at the end."""
+
+    def __init__(self) -> None:
+        self.values: dict[str, list[np.ndarray]] = {}
+        self.groups: list[np.ndarray] = []
+
+    def add(self, groups: np.ndarray, metrics: dict[str, torch.Tensor]) -> None:
+        for name, v in metrics.items():
+            self.values.setdefault(name, []).append(v.cpu().numpy())
+        self.groups.append(groups)
+
+    def finish(self, plan: Plan, groups: np.ndarray) -> GroupScores:
+        """Per-group means over rows for the evaluated ``groups`` (ascending)."""
+        slot = np.full(plan.n_groups, -1, dtype=np.int64)
+        slot[groups] = np.arange(len(groups))
+        rg = slot[np.concatenate(self.groups)] if self.groups else np.zeros(0, np.int64)
+        counts = np.bincount(rg, minlength=len(groups)).astype(np.float64)
+        values = {name: np.bincount(rg, weights=np.concatenate(v), minlength=len(groups)) / counts
+                  for name, v in self.values.items()}
+        return GroupScores(groups=groups, values=values, covered={})
+
+
+def rows_of(plan: Plan, groups: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Rows (indices into ``plan.rows``) of ``groups`` and each row's position in ``groups``."""
+    ptr = plan.rows["ptr"]
+    lens = ptr[groups + 1] - ptr[groups]
+    where = np.repeat(np.arange(len(groups)), lens)
+    first = np.cumsum(lens) - lens
+    return np.arange(int(lens.sum())) - first[where] + ptr[groups][where], where
+
+
 @torch.inference_mode()
 def sampled_ranking(plan: Plan, user_emb: torch.Tensor, item_emb: torch.Tensor,
                     ks: tuple[int, ...], selected: np.ndarray, n_neg: int, seed: int,
@@ -110,40 +188,22 @@ def sampled_ranking(plan: Plan, user_emb: torch.Tensor, item_emb: torch.Tensor,
     """Sampled metrics of the ``selected`` groups (see module docstring)."""
     dev = user_emb.device
     item_ok_t = torch.as_tensor(item_ok, device=dev)
-    sel = np.zeros(plan.n_groups, dtype=bool)
-    sel[selected] = True
     r_user, r_item, r_group = plan.rows["user"], plan.rows["item"], plan.rows["group"]
-    per_row: dict[str, list[np.ndarray]] = {}
-    row_groups: list[np.ndarray] = []
-    jobs = []
+    acc = RowAccumulator()
     buf = torch.empty(MAX_SCORES // 2, dtype=user_emb.dtype, device=dev)   # reused scratch
+    jobs = []
     for d in range(len(plan.domains)):
-        rows_d = np.flatnonzero(plan.g_dom[r_group] == d)
-        jobs += [(d, c, rows_d[i:i + CHUNK]) for c, i in enumerate(range(0, len(rows_d), CHUNK))]
-    for d, c, rows in tqdm(jobs, desc=f"evaluate {plan.split} (sampled)", unit="chunk",
-                           disable=not progress, leave=False):
-        keep = sel[r_group[rows]]
-        if not keep.any():
-            continue
-        neg = sample_negatives(plan, d, r_user[rows], n_neg, seed, c)[keep]
-        rows = rows[keep]
+        rows, _ = rows_of(plan, selected[plan.g_dom[selected] == d])
+        jobs += [(d, rows[i:i + CHUNK]) for i in range(0, len(rows), CHUNK)]
+    negs: dict[int, Negatives] = {}
+    for d, rows in tqdm(jobs, desc=f"evaluate {plan.split} (sampled)", unit="chunk",
+                        disable=not progress, leave=False):
+        neg = negs.setdefault(d, Negatives(plan, d, n_neg, seed))(rows)
         lo, hi = int(plan.item_offsets[d]), int(plan.item_offsets[d + 1])
         cand = torch.as_tensor(np.concatenate([r_item[rows, None], neg], axis=1), device=dev)
         users = torch.as_tensor(r_user[rows], device=dev)
         s = _score_rows(user_emb, item_emb, users, cand, lo, hi, buf)
-        s = torch.where(item_ok_t[cand], s, torch.full_like(s, float("-inf")))
-        pos = s[:, :1]
-        rank = 1 + (s[:, 1:] >= pos).sum(1).double()
-        miss = ~torch.isfinite(pos[:, 0]) | ~torch.as_tensor(user_ok[r_user[rows]], device=dev)
-        rank = torch.where(miss, torch.full_like(rank, float("inf")), rank)
-        for name, v in sampled_metrics(rank, ks).items():
-            per_row.setdefault(name, []).append(v.cpu().numpy())
-        row_groups.append(r_group[rows])
-    groups = np.flatnonzero(sel)
-    slot = np.full(plan.n_groups, -1, dtype=np.int64)
-    slot[groups] = np.arange(len(groups))
-    rg = slot[np.concatenate(row_groups)] if row_groups else np.zeros(0, np.int64)
-    counts = np.bincount(rg, minlength=len(groups)).astype(np.float64)
-    values = {name: np.bincount(rg, weights=np.concatenate(v), minlength=len(groups)) / counts
-              for name, v in per_row.items()}
-    return GroupScores(groups=groups, values=values, covered={})
+        acc.add(r_group[rows], rank_candidates(s, item_ok_t[cand],
+                                               torch.as_tensor(user_ok[r_user[rows]], device=dev),
+                                               ks))
+    return acc.finish(plan, np.sort(selected))

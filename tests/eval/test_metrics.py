@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from gnnrec.data.schema import DataError
@@ -159,3 +160,19 @@ def test_plan_is_built_once_per_dataset_and_split(monkeypatch):
     assert first.table["value"].equals(again.table["value"])
     with pytest.raises(AssertionError, match="rebuilt"):
         evaluate(u, v, make_tiny(seed=8), split="valid", bootstrap=0)   # other data: new plan
+
+
+def test_one_pass_full_and_sampled_equal_separate_calls():
+    from gnnrec.eval import evaluate_many
+    ds = make_tiny(seed=9)
+    rng = np.random.default_rng(3)
+    u, v = rng.normal(size=(ds.n_users, 4)), rng.normal(size=(ds.n_items, 4))
+    present = np.ones(ds.n_users, bool)
+    present[[1, 4]] = False
+    kw = dict(ks=(3, 10), n_negatives=7, seed=2, bootstrap=30, batch_size=5,
+              scenarios=["warm"], present_users=present)
+    both = evaluate_many(u, v, ds, protocols=("full", "sampled"), **kw)
+    for proto in ("full", "sampled"):
+        alone = evaluate(u, v, ds, protocol=proto, **kw)
+        pd.testing.assert_frame_equal(both[proto].table, alone.table)
+        pd.testing.assert_frame_equal(both[proto].groups, alone.groups)
