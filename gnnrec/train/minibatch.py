@@ -203,7 +203,7 @@ class MiniBatchTrainer(Trainer):
     """
 
     def __init__(self, model: Recommender, ds: Dataset, cfg: dict[str, Any], run_dir, device,
-                 progress: bool = True, graph=None) -> None:
+                 progress: bool = True, graph=None, shard: tuple[int, int] = (0, 1)) -> None:
         super().__init__(model, ds, cfg, run_dir, device, progress)
         from torch_geometric.loader import LinkNeighborLoader
         from torch_geometric.sampler import NegativeSampling
@@ -220,13 +220,17 @@ class MiniBatchTrainer(Trainer):
         self.fanouts = fanouts[:layers]
         self.sampler = TorchNeighborSampler(data, self.fanouts, seed=int(cfg["seed"]))
         self.loaders, self.loader_types = [], []
+        rank, size = shard
         for t in self.sub.item_types:
             et = (USER, "interacts", t)
-            if data[et].edge_index.shape[1] == 0:
+            pairs = data[et].edge_index
+            n = (pairs.shape[1] // size) * size            # equal shards -> equal step counts
+            if n == 0:
                 continue
             self.loader_types.append(t)
             self.loaders.append(LinkNeighborLoader(
-                data, num_neighbors=self.fanouts, edge_label_index=(et, None),
+                data, num_neighbors=self.fanouts,
+                edge_label_index=(et, pairs if size == 1 else pairs[:, rank:n:size]),
                 batch_size=int(self.t["batch_size"]), shuffle=True,
                 neg_sampling=NegativeSampling("triplet", int(self.t["negatives"])),
                 neighbor_sampler=self.sampler))
@@ -260,6 +264,10 @@ class MiniBatchTrainer(Trainer):
         return total / max(len(order), 1), pairs
 
     def _step_loss(self, b, item_t: str) -> tuple[Tensor, int]:
+        """Loss of one sampled batch whose positives are of item type ``item_t``, and its size."""
+        return self.subgraph_loss(b, item_t)
+
+    def subgraph_loss(self, b, item_t: str) -> tuple[Tensor, int]:
         final, layer0 = self.sub(b)
         ui = b[USER].src_index
         pi = b[item_t].dst_pos_index
@@ -309,11 +317,18 @@ def fit_with_mode(model: Recommender, ds: Dataset, cfg: dict[str, Any], run_dir,
         logger("memory", mode=est.mode, reason=est.reason, full_gib=round(est.full_bytes / 2**30, 3),
                minibatch_gib=round(est.minibatch_bytes / 2**30, 3),
                budget_gib=round(est.budget_bytes / 2**30, 3))
-    cls = MiniBatchTrainer if est.mode == "minibatch" else Trainer
-    kwargs = {"graph": graph} if cls is MiniBatchTrainer else {}
+    from gnnrec.train import distributed
+
     try:
         with oom_guard(est, device):
-            return cls(model, ds, cfg, run_dir, device, progress, **kwargs).fit(resume)
+            if distributed.active():
+                trainer = distributed.make_trainer(est.mode, model, ds, cfg, run_dir, device,
+                                                   progress, graph)
+            elif est.mode == "minibatch":
+                trainer = MiniBatchTrainer(model, ds, cfg, run_dir, device, progress, graph=graph)
+            else:
+                trainer = Trainer(model, ds, cfg, run_dir, device, progress)
+            return trainer.fit(resume)
     except DeviceOOM as e:
         raise RunError(str(e)) from None
 

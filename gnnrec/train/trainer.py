@@ -299,6 +299,8 @@ def train_run(cfg: dict[str, Any], *, overwrite: bool = False, resume: bool = Fa
               export: bool = True) -> RunResult:
     """Train, evaluate and export one run (see module docstring). ``ds``/``feats`` skip loading."""
     cfg = resolve(cfg)
+    from gnnrec.train.distributed import setup as ddp_setup   # torchrun: join DDP, rank>0 scratch dir
+    cfg = ddp_setup(cfg, resume)
     run_dir = run_dir_of(cfg)
     resumed = _prepare_dir(run_dir, cfg, overwrite, resume)
     set_threads(cfg["train"]["threads"])
