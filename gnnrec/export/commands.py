@@ -71,8 +71,6 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from gnnrec.export.contract import ExportError
     from gnnrec.export.serve import run
     try:
-        print(f"serving {args.export} on http://{args.host}:{args.port} "
-              f"({args.workers} worker(s)); Ctrl-C stops", file=sys.stderr)
         run(args.export, host=args.host, port=args.port, workers=args.workers,
             backend=args.backend, max_k=args.max_k, log_level=args.log_level)
     except ExportError as e:

@@ -74,6 +74,8 @@ def export_run(run_dir: str | os.PathLike, out: str | os.PathLike, dtype: str = 
     from gnnrec.eval import evaluate, load_result
     from gnnrec.train import export_model, load_run
     from gnnrec.utils.files import read_json
+    if Path(out).exists() and not overwrite:
+        raise FileExistsError(f"{out} exists; pass --overwrite (overwrite=True) to replace it")
     if foldin_rule != "auto" and foldin_rule not in RULES:
         raise ValueError(f"unknown fold-in rule {foldin_rule!r}; expected auto or one of {sorted(RULES)}")
     run = load_run(run_dir, device=device)

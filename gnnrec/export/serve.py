@@ -21,6 +21,7 @@ with orjson; the guard middleware is plain ASGI (no per-request task).
 from __future__ import annotations
 
 import os
+import sys
 import time
 from collections import defaultdict, deque
 from typing import Any, Awaitable, Callable
@@ -248,6 +249,9 @@ def run(export: str, host: str = "127.0.0.1", port: int = 8080, workers: int = 1
     """Serve ``export`` until interrupted (validates the export before binding)."""
     import uvicorn
     rec = Recommender.load(export, backend=backend, max_k=max_k)
+    print(f"serving {export} ({len(rec.exp.user_ids)} users, {len(rec.exp.item_ids)} items, "
+          f"domains {rec.domain_names}) on http://{host}:{port} with {workers} worker(s); "
+          f"Ctrl-C stops", file=sys.stderr, flush=True)
     fast = {"http": "httptools" if _has("httptools") else "h11",
             "loop": "uvloop" if _has("uvloop") else "asyncio"}
     common = dict(host=host, port=port, log_level=log_level, access_log=False, backlog=2048, **fast)
