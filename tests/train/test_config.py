@@ -56,3 +56,13 @@ def test_every_shipped_config_resolves():
     for f in files:
         cfg = load_config(f)
         assert cfg["name"] == f"{f.parent.name}_{f.stem}"
+
+
+def test_cli_refuses_existing_run_dir_and_missing_resume(tmp_path, capsys):
+    run = tmp_path / "runs" / "x"
+    run.mkdir(parents=True)
+    (run / "config.yaml").write_text("name: x\n")
+    assert main(["train", "-", "name=x", f"runs_dir={tmp_path / 'runs'}"]) == 2
+    assert "already exists; pass --overwrite" in capsys.readouterr().err
+    assert main(["train", "-", "name=x", f"runs_dir={tmp_path / 'runs'}", "--resume"]) == 2
+    assert "no checkpoints/last.safetensors" in capsys.readouterr().err
