@@ -8,8 +8,8 @@ and their reverses (train positives only). The model:
   Items of domain ``d``: ``W_d t_i + b_d``, a domain-specific linear
   projection of the frozen item text embedding ``t_i`` when the dataset has
   text (``use_text: true``), plus a learnable ID embedding when ``item_id`` is
-  true; without text (ids-only data, or ``use_text: false``) the ID embedding
-  alone.
+  true or the item has no text at all (zero text row); without text (ids-only
+  data, or ``use_text: false``) the ID embedding alone.
 * **Propagation** -- ``layers`` PyG :class:`~torch_geometric.nn.HGTConv`
   layers (``heads`` attention heads): per node type K/Q/V projections, per
   edge type attention and message matrices and a learned prior per head,
@@ -74,12 +74,19 @@ class HGT(Recommender):
         self.blocks = [ds.item_block(d) for d in range(len(ds.domains))]
         self.use_text = bool(cfg["use_text"]) and ctx.text is not None
         self.user0 = init_embedding(self.n_users, dim, std)
-        self.item_id = (init_embedding(self.n_items, dim, std)
-                        if (cfg["item_id"] or not self.use_text) else None)
-        if self.use_text:
+        self.item_id: nn.Parameter | None = None
+        if not self.use_text:
+            self.item_id = init_embedding(self.n_items, dim, std)
+        else:
             text = ctx.text_tensor()
             self.register_buffer("text", text, persistent=False)
             self.proj = nn.ModuleDict({t: nn.Linear(text.shape[1], dim) for t in self.item_types})
+            # which items add an ID embedding: all (item_id: true), else those without any text
+            with_id = torch.ones(self.n_items, dtype=torch.bool, device=text.device) if cfg["item_id"] \
+                else text.abs().sum(1) == 0
+            if bool(with_id.any()):
+                self.item_id = init_embedding(self.n_items, dim, std)
+                self.register_buffer("item_id_mask", with_id.float()[:, None], persistent=False)
         data = ctx.graph.hetero
         self.node_types = [USER] + self.item_types
         self.edge_types: list[tuple[str, str, str]] = []
@@ -101,7 +108,7 @@ class HGT(Recommender):
             return self.item_id
         parts = [self.proj[t](self.text[b]) for t, b in zip(self.item_types, self.blocks)]
         x = torch.cat(parts, 0)
-        return x + self.item_id if self.item_id is not None else x
+        return x + self.item_id * self.item_id_mask if self.item_id is not None else x
 
     def edge_index_dict(self) -> dict[tuple[str, str, str], torch.Tensor]:
         """Edges per type in metadata order (HGTConv relies on it); subsampled when training."""

@@ -147,6 +147,15 @@ def test_hgt_uses_projected_text_for_items_and_ids_without_text(tiny):
     torch.testing.assert_close(m.embeddings()[0], u)           # eval propagation is deterministic
     ids = HGT(_ctx(tiny, "hgt", None, dim=8, heads=2))
     assert not ids.use_text and ids.item_id is not None and ids.item_id.shape == (tiny.n_items, 8)
+    text[4] = 0.0                                               # an item without any text
+    part = HGT(_ctx(tiny, "hgt", text, dim=8, heads=2))
+    assert part.item_id is not None and part.item_id_mask[:, 0].tolist() == [float(i == 4) for i in
+                                                                             range(tiny.n_items)]
+    x0 = part.item_input().detach().clone()
+    with torch.no_grad():
+        part.item_id += 1.0
+    moved = (part.item_input() - x0).abs().sum(1) > 0
+    assert moved.tolist() == [i == 4 for i in range(tiny.n_items)]
 
 
 def test_hgt_item_states_depend_on_their_text(tiny):
