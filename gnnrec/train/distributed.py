@@ -161,8 +161,8 @@ class _SubgraphLoss(torch.nn.Module):
         self.model = trainer.model
         self._trainer = [trainer]                         # a list: not registered as a submodule
 
-    def forward(self, b, item_t: str):  # type: ignore[override]
-        return self._trainer[0].subgraph_loss(b, item_t)
+    def forward(self, parts: list):  # type: ignore[override]
+        return self._trainer[0].subgraph_loss(parts)
 
 
 def make_trainer(mode: str, model, ds, cfg, run_dir, device, progress: bool, graph=None):
@@ -182,10 +182,12 @@ def make_trainer(mode: str, model, ds, cfg, run_dir, device, progress: bool, gra
             super().__init__(model, ds, local, run_dir, device, progress and rank == 0,
                              graph=graph, shard=(rank, size))
             self.cfg = cfg
-            self.ddp = DistributedDataParallel(_SubgraphLoss(self), device_ids=_device_ids(device))
+            # find_unused_parameters: a step may lack a domain whose last batch came early
+            self.ddp = DistributedDataParallel(_SubgraphLoss(self), device_ids=_device_ids(device),
+                                               find_unused_parameters=True)
 
-        def _step_loss(self, b, item_t):
-            return self.ddp(b, item_t)
+        def _step_loss(self, parts):
+            return self.ddp(parts)
 
         def _run_epoch(self, stage, si, epoch, opt, bar_post):
             loss, pairs = super()._run_epoch(stage, si, epoch, opt, bar_post)

@@ -14,9 +14,10 @@ One mini-batch step (models: the joint LightGCN family ``cd-lightgcn``,
    training; unlike the full-graph sampler they are not filtered against the
    user's positives -- at recommender densities a collision is rare), and the
    neighbourhood of all seeds sampled with fan-outs ``train.fanouts`` (one per
-   layer, :class:`gnnrec.graph.sampler.TorchNeighborSampler`). Domain batches
-   are interleaved in a seeded random order; one epoch = one pass over the
-   distinct train pairs.
+   layer, :class:`gnnrec.graph.sampler.TorchNeighborSampler`). Domain ``d``'s
+   loader takes ``batch_size * pairs_d / pairs`` pairs per step, and every step
+   holds one batch of every domain (loss = row-weighted mean), like a
+   full-graph batch; one epoch = one pass over the distinct train pairs.
 2. The model runs on the sampled subgraph only:
 
    * LightGCN: layer-0 rows of the subgraph's nodes, then ``layers`` rounds of
@@ -221,17 +222,20 @@ class MiniBatchTrainer(Trainer):
         self.sampler = TorchNeighborSampler(data, self.fanouts, seed=int(cfg["seed"]))
         self.loaders, self.loader_types = [], []
         rank, size = shard
-        for t in self.sub.item_types:
-            et = (USER, "interacts", t)
+        ets = [(USER, "interacts", t) for t in self.sub.item_types]
+        n_all = sum(int(data[et].edge_index.shape[1]) for et in ets)
+        for et in ets:
             pairs = data[et].edge_index
             n = (pairs.shape[1] // size) * size            # equal shards -> equal step counts
             if n == 0:
                 continue
-            self.loader_types.append(t)
+            # every step holds every domain, in proportion to its pairs (as full-graph batches do)
+            bs = max(1, round(int(self.t["batch_size"]) * pairs.shape[1] / n_all))
+            self.loader_types.append(et[2])
             self.loaders.append(LinkNeighborLoader(
                 data, num_neighbors=self.fanouts,
                 edge_label_index=(et, pairs if size == 1 else pairs[:, rank:n:size]),
-                batch_size=int(self.t["batch_size"]), shuffle=True,
+                batch_size=bs, shuffle=True,
                 neg_sampling=NegativeSampling("triplet", int(self.t["negatives"])),
                 neighbor_sampler=self.sampler))
         if model.name == "hgt":
@@ -243,45 +247,48 @@ class MiniBatchTrainer(Trainer):
         torch.manual_seed(seed * 7919 + si * 101 + epoch)         # loader shuffles, negatives
         self.sampler.generator.manual_seed(seed * 1_000_003 + epoch)
         self.model.train()
-        counts = [len(ld) for ld in self.loaders]
-        order = torch.cat([torch.full((c,), i) for i, c in enumerate(counts)])
-        order = order[torch.randperm(len(order))].tolist()
         its = [iter(ld) for ld in self.loaders]
-        total, pairs, steps = 0.0, 0, 0
-        bar = tqdm(order, desc=f"{stage} epoch {epoch} (mini-batch)", leave=False,
+        n_steps = max(len(ld) for ld in self.loaders)
+        total, pairs = 0.0, 0
+        bar = tqdm(range(n_steps), desc=f"{stage} epoch {epoch} (mini-batch)", leave=False,
                    disable=not self.progress, mininterval=1.0)
-        for k in bar:
-            b = next(its[k]).to(self.device)
-            loss, n = self._step_loss(b, self.loader_types[k])
+        for step in bar:
+            parts = [(b.to(self.device), t) for it, t in zip(its, self.loader_types)
+                     if (b := next(it, None)) is not None]
+            loss, n = self._step_loss(parts)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
             total += float(loss.detach())
             pairs += n
-            steps += 1
-            bar.set_postfix_str(f"loss {total / steps:.4f}{bar_post}", refresh=False)
+            bar.set_postfix_str(f"loss {total / (step + 1):.4f}{bar_post}", refresh=False)
         bar.close()
-        return total / max(len(order), 1), pairs
+        return total / max(n_steps, 1), pairs
 
-    def _step_loss(self, b, item_t: str) -> tuple[Tensor, int]:
-        """Loss of one sampled batch whose positives are of item type ``item_t``, and its size."""
-        return self.subgraph_loss(b, item_t)
+    def _step_loss(self, parts: list) -> tuple[Tensor, int]:
+        """Loss of one step: ``parts`` = [(sampled batch, item type of its positives)], one per domain."""
+        return self.subgraph_loss(parts)
 
-    def subgraph_loss(self, b, item_t: str) -> tuple[Tensor, int]:
-        final, layer0 = self.sub(b)
-        ui = b[USER].src_index
-        pi = b[item_t].dst_pos_index
-        ni = b[item_t].dst_neg_index
-        if ni.dim() == 1:
-            ni = ni[:, None]
-        u, p, n = final[USER][ui], final[item_t][pi], final[item_t][ni]
-        if self.t["loss"] == "bpr":
-            loss = bpr_loss(u, p, n)
-        else:
-            loss = softmax_loss(u, p, n, float(self.t["temperature"]))
-        rows = [layer0[USER][ui], layer0[item_t][pi], layer0[item_t][ni]]
-        reg = l2_penalty(rows, len(ui))
-        return loss.float() + float(self.t["reg"]) * reg.float(), len(ui)
+    def subgraph_loss(self, parts: list) -> tuple[Tensor, int]:
+        """Row-weighted mean of the domain batches' losses (= the mean over all the step's rows)."""
+        losses, sizes = [], []
+        for b, item_t in parts:
+            final, layer0 = self.sub(b)
+            ui = b[USER].src_index
+            pi = b[item_t].dst_pos_index
+            ni = b[item_t].dst_neg_index
+            if ni.dim() == 1:
+                ni = ni[:, None]
+            u, p, n = final[USER][ui], final[item_t][pi], final[item_t][ni]
+            if self.t["loss"] == "bpr":
+                loss = bpr_loss(u, p, n)
+            else:
+                loss = softmax_loss(u, p, n, float(self.t["temperature"]))
+            reg = l2_penalty([layer0[USER][ui], layer0[item_t][pi], layer0[item_t][ni]], len(ui))
+            losses.append(loss.float() + float(self.t["reg"]) * reg.float())
+            sizes.append(len(ui))
+        total = sum(sizes)
+        return sum(l * (n / total) for l, n in zip(losses, sizes)), total
 
 
 def model_graph(model: Recommender, ds: Dataset, device):
