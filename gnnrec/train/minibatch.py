@@ -2,7 +2,9 @@
 
 Mode choice (``train.mode``: ``auto`` | ``full`` | ``minibatch``) is made by
 :func:`fit_with_mode` from the memory estimator (:mod:`gnnrec.graph.memory`),
-which logs why; ``auto`` trains full-graph whenever the estimate fits.
+which logs why; ``auto`` trains full-graph whenever the estimate fits. For
+full-graph CPU runs of propagation models with ``train.threads`` unset, the
+thread count is picked by timing a step (:func:`gnnrec.graph.kernels.pick_threads`).
 
 One mini-batch step (models: the joint LightGCN family ``cd-lightgcn``,
 ``cd-lightgcn-text``, and ``hgt``):
@@ -307,6 +309,31 @@ def graph_size(model: Recommender, ds: Dataset, cfg: dict[str, Any], text_dim: i
                      fanouts=tuple(int(f) for f in (t.get("fanouts") or [10, 5, 5])))
 
 
+TUNE_MIN_ROWS = 100_000          # graphs below this train with the configured thread count
+
+
+def _tune_threads(model: Recommender, ds: Dataset, cfg: dict[str, Any], device) -> None:
+    """``train.threads`` unset, CPU, big enough graph: time a propagation step at 1 vs all threads.
+
+    On a busy machine one thread is often several times faster than two (spinning
+    OpenMP barriers); the choice is logged. Set ``train.threads`` to fix it (e.g.
+    for bit-identical reruns on another machine or load).
+    """
+    if (cfg["train"].get("threads") is not None or torch.device(device).type != "cpu"
+            or len(ds.train) < TUNE_MIN_ROWS or model.name not in SUPPORTED + ("lightgcn",
+                                                                             "lightgcn-text")):
+        return
+    from gnnrec.graph.kernels import pick_threads
+
+    def step() -> None:
+        users, items = model()
+        (users.square().mean() + items.square().mean()).backward()
+
+    model.train()
+    pick_threads(step)
+    model.zero_grad(set_to_none=True)
+
+
 def fit_with_mode(model: Recommender, ds: Dataset, cfg: dict[str, Any], run_dir, device,
                   progress: bool, resume: bool, graph=None, logger=None) -> float:
     """Pick full-graph or mini-batch training (estimator), train, answer OOM with advice."""
@@ -320,6 +347,8 @@ def fit_with_mode(model: Recommender, ds: Dataset, cfg: dict[str, Any], run_dir,
                     model.name)
         est = estimate(size, est.budget_bytes, "full")
     log_decision(est)
+    if est.mode == "full":
+        _tune_threads(model, ds, cfg, device)
     if logger is not None:
         logger("memory", mode=est.mode, reason=est.reason, full_gib=round(est.full_bytes / 2**30, 3),
                minibatch_gib=round(est.minibatch_bytes / 2**30, 3),
