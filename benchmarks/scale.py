@@ -10,7 +10,8 @@ Subcommands (each prints a table; JSON lines go to ``--out``/results.jsonl):
   link mini-batches for the same number of epochs; best validation NDCG@20 of
   both and the relative gap (target: within 3%).
 * ``scaling``   -- synthetic graphs of ``--sizes`` edges (default 1M, 5M, 20M):
-  for full-graph and mini-batch ``cd-lightgcn`` and ``hgt``, seconds per epoch,
+  for full-graph (``--batch`` pairs per step) and mini-batch (``--mb-batch``
+  pairs per step, ``--fanouts``) ``cd-lightgcn`` and ``hgt``, seconds per epoch,
   edges/s and peak resident memory, each configuration in a fresh process
   (so peak memory is its own). An epoch is ``ceil(train pairs / batch)`` steps;
   the time of ``--steps`` measured steps (after one warm-up step) is scaled up
@@ -252,7 +253,8 @@ def cmd_scaling(args: argparse.Namespace) -> None:
         for model in args.models:
             for mode in args.modes:
                 cmd = [sys.executable, __file__, "_one", "--folder", str(folder), "--model", model,
-                       "--mode", mode, "--steps", str(args.steps), "--batch", str(args.batch),
+                       "--mode", mode, "--steps", str(args.steps),
+                       "--batch", str(args.batch if mode == "full" else args.mb_batch),
                        "--layers", str(3 if model != "hgt" else 2),
                        "--fanouts", *map(str, args.fanouts)]
                 if args.threads:
@@ -300,7 +302,9 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--models", nargs="+", default=["cd-lightgcn", "hgt"])
     p.add_argument("--modes", nargs="+", default=["full", "minibatch"])
     p.add_argument("--steps", type=int, default=3)
-    p.add_argument("--batch", type=int, default=16384)
+    p.add_argument("--batch", type=int, default=16384, help="full-graph batch (pairs per step)")
+    p.add_argument("--mb-batch", type=int, default=2048,
+                   help="mini-batch seeds per step (neighbourhoods grow with it: keep it small)")
     p.add_argument("--fanouts", type=int, nargs="+", default=[10, 5, 5])
     p.add_argument("--seed", type=int, default=0)
     p = sub.add_parser("_one", parents=[common])          # internal: one scaling measurement

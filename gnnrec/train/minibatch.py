@@ -27,6 +27,8 @@ One mini-batch step (models: the joint LightGCN family ``cd-lightgcn``,
      (the full graph's symmetric normalisation, rescaled by the share of
      ``v``'s neighbours that were sampled, ``s_v`` of ``deg_v``, so the sum is
      an unbiased estimate of the full-graph product), final = layer mean;
+     layer ``l`` only runs over the edges of hops ``<= L - l + 1`` (the nodes
+     it feeds are within ``L - l`` hops of a seed; PyG's trim-to-layer idea);
    * HGT: the model's own ``HGTConv`` layers on the subgraph's
      ``edge_index_dict`` with layer-0 rows of its nodes.
 3. Loss on the seed rows: BPR or sampled softmax + L2 of their layer-0 rows
@@ -125,19 +127,28 @@ class SubgraphModel:
         u0, i0 = _lightgcn_rows(m, n_id[USER], items)
         x = torch.cat([u0, i0])
         deg = torch.cat([self.deg_user[n_id[USER]], self.deg_item[items]])
-        src, dst = [], []
+        layers = m.layers
+        # edges grouped by the hop that sampled them (hop h: destinations at distance h-1)
+        src, dst, hop = [], [], []
         for et in b.edge_types:
             ei = b[et].edge_index
+            counts = b[et].get("num_sampled_edges")
             src.append(ei[0] + off[et[0]])
             dst.append(ei[1] + off[et[2]])
-        src_t, dst_t = torch.cat(src), torch.cat(dst)
+            hop.append(torch.repeat_interleave(torch.arange(1, len(counts) + 1, device=ei.device),
+                                               torch.as_tensor(counts, device=ei.device))
+                       if counts is not None else torch.ones(ei.shape[1], dtype=torch.long,
+                                                             device=ei.device))
+        src_t, dst_t, hop_t = torch.cat(src), torch.cat(dst), torch.cat(hop)
         sampled = torch.bincount(dst_t, minlength=n).float().clamp_min(1)
         val = (deg[dst_t] / deg[src_t].clamp_min(1)).sqrt() / sampled[dst_t]
-        layers = m.layers
         w = m.layer_weights or [1.0 / (layers + 1)] * (layers + 1)
         out, h = x * w[0], x
-        for wl in w[1:]:
-            h = torch.zeros_like(h).index_add(0, dst_t, h[src_t] * val[:, None])
+        for layer, wl in enumerate(w[1:], start=1):
+            # layer l is only needed at nodes within L - l hops of a seed (PyG's trim-to-layer)
+            keep = (hop_t <= layers - layer + 1).nonzero(as_tuple=True)[0]
+            s_l, d_l = src_t[keep], dst_t[keep]
+            h = torch.zeros_like(h).index_add(0, d_l, h[s_l] * val[keep, None])
             out = out + wl * h
         final = {t: out[off[t]:off[t] + len(n_id[t])] for t in types}
         layer0 = {t: x[off[t]:off[t] + len(n_id[t])] for t in types}
