@@ -233,9 +233,9 @@ def execute(spec: RunSpec, ds: Dataset, feats_cache: dict[tuple, Any] | None = N
         if "sampled" in spec.protocols:
             _sampled(res.model, ds, spec.run_dir)
     except Exception as e:                 # noqa: BLE001 - one broken model must not stop a suite
-        log.error("%s failed: %s", spec.label, e)
-        return RunRecord(spec, "failed", time.perf_counter() - t0,
-                         error=f"{type(e).__name__}: {e}\n{traceback.format_exc(limit=4)}")
+        tb = traceback.format_exc(limit=8)
+        log.error("%s failed: %s\n%s", spec.label, e, tb)
+        return RunRecord(spec, "failed", time.perf_counter() - t0, error=f"{type(e).__name__}: {e}\n{tb}")
     wall = time.perf_counter() - t0
     summary = json.loads((spec.run_dir / "summary.json").read_text(encoding="utf-8"))
     info = {"status": "done", "key": spec.key, "suite": spec.suite, "dataset": spec.dataset,

@@ -117,12 +117,15 @@ def _sig_notes(sig: list[dict], columns: list[tuple[str, dict]]) -> tuple[dict[s
                     s["dataset"] == sel["dataset"]:
                 notes[label] = f" [{i}]"
         u, se = s["users"], s["seeds"]
+        over_seeds = (f"paired over {se['n']} seeds: t-test p={fmt_p(se['ttest_p'])}, Wilcoxon "
+                      f"p={fmt_p(se['wilcoxon_p'])}" + (" (3 pairs: Wilcoxon cannot go below 0.25)"
+                                                          if se["n"] == 3 else "")
+                      if se["n"] > 1 else "one seed: no test over seeds")
         lines.append(
             f"[{i}] {s['dataset']} {s['label']}: {s['ours']} ({s['ours_mean']:.4f}) vs strongest "
             f"baseline {s['baseline']} ({s['baseline_mean']:.4f}); paired over {u['n']} user groups "
             f"(per-user values averaged over seeds): Wilcoxon p={fmt_p(u['wilcoxon_p'])}, "
-            f"t-test p={fmt_p(u['ttest_p'])}; paired over {se['n']} seeds: "
-            f"t-test p={fmt_p(se['ttest_p'])}, Wilcoxon p={fmt_p(se['wilcoxon_p'])}.")
+            f"t-test p={fmt_p(u['ttest_p'])}; {over_seeds}.")
     return notes, lines
 
 
