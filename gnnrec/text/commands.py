@@ -72,4 +72,5 @@ def run(args: argparse.Namespace) -> int:
               f"{n / max(secs, 1e-9):,.0f} {entity}s/s; empty {s.get('empty', 0)}, "
               f"truncated {s.get('truncated', 0)}; key {feats.key[:16]}")
         print(f"  template: {feats.template}")
+        print(f"  cache:    {s['cache_file']}")
     return 0

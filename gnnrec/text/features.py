@@ -137,6 +137,8 @@ def _features(name: str, entity: str, frame: pd.DataFrame, template: str, cfg, m
         log.info("dataset %s: template %r gives no %s text: %s", name, template, entity,
                  UNAVAILABLE)
         return None
+    log.debug("%s %s texts (template %r), e.g. %s", name, entity, template,
+              " | ".join(texts[:3]))
     enc = encoder or TextEncoder(model, device=device, pooling=pooling, max_length=max_length)
     cache = EmbeddingCache(cache_dir or default_cache_dir())
     key = _cache_key(enc.identity(cache.file_digest), template, texts)
@@ -145,7 +147,7 @@ def _features(name: str, entity: str, frame: pd.DataFrame, template: str, cfg, m
     if hit is not None:
         vectors, meta = hit
         stats = {**meta.get("stats", {}), "from_cache": True,
-                 "seconds": time.perf_counter() - t0}
+                 "cache_file": str(cache.paths(key)[0]), "seconds": time.perf_counter() - t0}
         log.info("%s %s text features from cache %s (%.2f s)", name, entity,
                  cache.paths(key)[0], stats["seconds"])
         return TextFeatures(vectors, entity, meta.get("model_id", enc.model_id), key,
@@ -157,8 +159,8 @@ def _features(name: str, entity: str, frame: pd.DataFrame, template: str, cfg, m
              "invalid_utf8": s.invalid_utf8 + rstats.invalid_utf8, "tokens": s.tokens,
              "encode_seconds": round(s.seconds, 3), "items_per_s": round(s.items_per_s, 1),
              "device": enc.device, "precision": enc.precision}
-    cache.save(key, vectors, {"dataset": name, "entity": entity, "model_id": enc.model_id,
-                              "pooling": enc.pooling, "max_length": enc.max_length,
-                              "template": template, "stats": stats})
-    stats.update(from_cache=False, seconds=time.perf_counter() - t0)
+    npy = cache.save(key, vectors, {"dataset": name, "entity": entity, "model_id": enc.model_id,
+                                    "pooling": enc.pooling, "max_length": enc.max_length,
+                                    "template": template, "stats": stats})
+    stats.update(from_cache=False, cache_file=str(npy), seconds=time.perf_counter() - t0)
     return TextFeatures(vectors, entity, enc.model_id, key, template, empty, stats)

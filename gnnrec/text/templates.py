@@ -27,7 +27,6 @@ Per-dataset settings live in ``configs/text/<dataset>.yaml``::
 
 from __future__ import annotations
 
-import logging
 import math
 import re
 import string
@@ -39,8 +38,6 @@ from typing import Any, Mapping, Sequence
 import pandas as pd
 
 from gnnrec.data.schema import DataError
-
-log = logging.getLogger(__name__)
 
 FALLBACK_TEMPLATE = "{title}"
 _CLOSING = re.compile(r"^[)\]}\"'»]*")

@@ -7,7 +7,6 @@ import logging
 import time
 
 import numpy as np
-import pandas as pd
 import pytest
 
 from gnnrec.data.schema import Dataset

@@ -40,7 +40,8 @@ def test_amazon_template():
     assert render(groups, tail, {"title": "pen", "attributes": "office"}) == "pen. office"
 
 
-@pytest.mark.parametrize("bad", ["no fields", "{title", "{0}", "{a.b}", "{title!r}", "{year:04d}", "{}"])
+@pytest.mark.parametrize("bad", ["no fields", "{title", "{0}", "{a.b}", "{title!r}",
+                                 "{year:04d}", "{}"])
 def test_malformed_templates_raise(bad):
     with pytest.raises(DataError):
         parse_template(bad)
