@@ -198,10 +198,6 @@ def create_app(rec: Recommender, max_body: int = MAX_BODY, title: str = "gnnrec"
         res = rec.recommend(q["domain"], _parse_k(q.get("k", "10")), user=q.get("user"))
         return _json(res.to_dict())
 
-    # the hot path as a plain Starlette route, matched first: no dependency solving per request
-    app.router.routes.insert(0, Route("/recommend", get_recommend, methods=["GET"]))
-
-    @app.post("/recommend")
     async def post_recommend(request: Request) -> Response:
         body = await request.body()
         try:
@@ -228,6 +224,10 @@ def create_app(rec: Recommender, max_body: int = MAX_BODY, title: str = "gnnrec"
         res = rec.recommend(domain, _parse_k(data.get("k", 10)), user=user,
                             history=[str(i) for i in items])
         return _json(res.to_dict())
+
+    # the hot paths as plain Starlette routes, matched first: no dependency solving per request
+    app.router.routes.insert(0, Route("/recommend", get_recommend, methods=["GET"]))
+    app.router.routes.insert(1, Route("/recommend", post_recommend, methods=["POST"]))
 
     return Guard(app, metrics, max_body)
 
