@@ -67,9 +67,10 @@ def run(args: argparse.Namespace) -> int:
             continue
         n = feats.vectors.shape[0]
         s = feats.stats
-        how = "loaded from cache" if s.get("from_cache") else "computed"
-        print(f"{entity}: {how}; dim {feats.dim}, count {n}, {secs:.2f} s, "
-              f"{n / max(secs, 1e-9):,.0f} {entity}s/s; empty {s.get('empty', 0)}, "
+        how = (f"loaded from cache in {secs:.2f} s" if s.get("from_cache") else
+               f"computed in {secs:.2f} s ({n / max(secs, 1e-9):,.1f} {entity}s/s on "
+               f"{s.get('device')}, {s.get('precision')})")
+        print(f"{entity}: dim {feats.dim}, count {n}, {how}; empty {s.get('empty', 0)}, "
               f"truncated {s.get('truncated', 0)}; key {feats.key[:16]}")
         print(f"  template: {feats.template}")
         print(f"  cache:    {s['cache_file']}")

@@ -131,8 +131,8 @@ def test_embed_command_fills_then_reads_the_cache(tmp_path, capsys):
     args = ["embed", str(folder), "--device", "cpu", "--no-progress"]
     assert main(args) == 0
     out = capsys.readouterr().out
-    assert "item: computed; dim 384, count 12" in out and "items/s" in out
+    assert "item: dim 384, count 12, computed in" in out and "items/s on cpu, fp32" in out
     assert main(args) == 0
-    assert "item: loaded from cache; dim 384, count 12" in capsys.readouterr().out
+    assert "item: dim 384, count 12, loaded from cache in" in capsys.readouterr().out
     assert main(["embed", str(folder), "--model", str(tmp_path / "nope" / "x")]) == 2
     assert main(["embed", str(folder), "--template", "{nonexistent}"]) == 2
