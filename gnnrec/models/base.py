@@ -154,6 +154,11 @@ class Recommender(nn.Module):
         """Custom loss of one batch; None means the trainer's ranking loss."""
         return None
 
+    def stage_selection(self, stage: str) -> dict[str, Any] | None:
+        """``eval.select_*`` overrides while ``stage`` trains, e.g. ``{"select_scenarios": ["warm"]}``
+        for a stage whose cold-user scores are not defined yet (None: the config's)."""
+        return None
+
     def after_training(self) -> None:
         """Runs once after the last stage (best weights restored)."""
 

@@ -26,8 +26,10 @@ Embedding and Mapping Approach"), as two training stages:
 
 Scoring: ``score(u, i) = U^{d(i)}_u . V_i`` through the block layout of
 :mod:`gnnrec.models.domain_blocks`. Each stage is early-stopped on the
-validation metric by the trainer (the mapping stage is thus selected on the
-cold users' validation ranking, never on test).
+validation metric by the trainer: stage ``mf`` on the warm groups only (the
+cold users' vectors are not defined before the mapping exists), stage
+``mapping`` on the configured groups (warm scores no longer change there, so
+it is selected on the cold users' validation ranking; never on test).
 
 Deviations, stated: more than two domains average the mapped vectors of a
 user's source domains; the mapping is fitted with the trainer's optimiser in
@@ -142,6 +144,10 @@ class EMCDR(Recommender):
             p.requires_grad_(stage == "mf")
         for p in self.maps.parameters():
             p.requires_grad_(stage == "mapping")
+
+    def stage_selection(self, stage: str) -> dict[str, Any] | None:
+        """Stage ``mf`` is selected on warm users only (cold users have no mapping yet)."""
+        return {"select_scenarios": ["warm"]} if stage == "mf" else None
 
     def stage_parameters(self, stage: str) -> Iterable[nn.Parameter]:
         return [self.user0, self.item0] if stage == "mf" else list(self.maps.parameters())

@@ -257,7 +257,9 @@ class Trainer:
                 if epoch % int(self.t["eval_every"]) == 0 or epoch == int(self.t["epochs"]):
                     t1 = time.perf_counter()
                     res = evaluate_model(self.model, self.ds, self.cfg, "valid")
-                    score, groups = selection_score(res, self.ds, self.cfg)
+                    over = self.model.stage_selection(stage)
+                    sel_cfg = {**self.cfg, "eval": {**self.cfg["eval"], **over}} if over else self.cfg
+                    score, groups = selection_score(res, self.ds, sel_cfg)
                     rec.update(val=groups, score=round(score, 6), eval_s=round(time.perf_counter() - t1, 3))
                     last_val = f", val {self.cfg['eval']['metric']}@{self.cfg['eval']['k']} {score:.4f}"
                     if score > state["best"]:

@@ -185,10 +185,12 @@ def _train(tiny, tmp_path, model: dict, feats=None, epochs: int = 6):
     res = train_run(cfg, ds=tiny, feats=feats, progress=False, export=True)
     log = [json.loads(line) for line in (res.run_dir / "log.jsonl").read_text().splitlines()]
     losses: dict[str, list[float]] = {}
+    groups: dict[str, set[str]] = {}
     for rec in log:
         if rec["event"] == "epoch":
             losses.setdefault(rec["stage"], []).append(rec["loss"])
-    return res, losses
+            groups.setdefault(rec["stage"], set()).update(rec["val"])
+    return res, losses, groups
 
 
 def _text_features(ds) -> TextFeatures:
@@ -203,9 +205,11 @@ def _text_features(ds) -> TextFeatures:
     ({"name": "emcdr", "dim": 8, "min_bridge": 2}, False),
 ])
 def test_trains_with_the_trainer_and_loss_decreases(tiny, tmp_path, model, with_text):
-    res, losses = _train(tiny, tmp_path, model, _text_features(tiny) if with_text else None)
+    res, losses, groups = _train(tiny, tmp_path, model, _text_features(tiny) if with_text else None)
     expect = ["mf", "mapping"] if model["name"] == "emcdr" else ["main"]
     assert list(losses) == expect
+    if model["name"] == "emcdr":        # MF is selected on warm users; the mapping on all groups
+        assert groups == {"mf": {"a/warm", "b/warm"}, "mapping": {"a/warm", "b/warm", "a/cold", "b/cold"}}
     for stage, ls in losses.items():
         assert len(ls) >= 3 and ls[-1] < ls[0], (stage, ls)
     u, v = res.model.embeddings()
