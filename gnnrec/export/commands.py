@@ -8,19 +8,19 @@ import sys
 from gnnrec.export.query import BACKENDS, MAX_K
 
 
-def _print_recommendation(res: dict, out=sys.stdout) -> None:
+def _print_recommendation(res: dict) -> None:
     head = f"{res['mode']} recommendations in {res['domain']!r}"
     if res.get("user"):
         head += f" for user {res['user']!r}"
-    print(head, file=out)
+    print(head)
     if res.get("note"):
-        print(f"  ({res['note']})", file=out)
+        print(f"  ({res['note']})")
     hist = res.get("history")
     if hist:
         print(f"  history: {hist['used']} items used, ignored unknown ids: "
-              f"{hist['ignored'] or 'none'}", file=out)
+              f"{hist['ignored'] or 'none'}")
     for rank, it in enumerate(res["items"], 1):
-        print(f"{rank:>4}  {it['score']:>9.4f}  {it['item_id']:<14} {it['title']}", file=out)
+        print(f"{rank:>4}  {it['score']:>9.4f}  {it['item_id']:<14} {it['title']}")
 
 
 def cmd_export(args: argparse.Namespace) -> int:
