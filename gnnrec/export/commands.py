@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import sys
 
 from gnnrec.export.query import BACKENDS, MAX_K
 
