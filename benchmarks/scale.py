@@ -166,18 +166,24 @@ def _measure_one(args: argparse.Namespace) -> None:
     opt = torch.optim.Adam(model.parameters(), lr=5e-3)
     steps = math.ceil(len(ds.train) / args.batch)
     times = _time_steps(trainer, opt, args.steps + 1, args.mode)
-    step_s = float(np.median(times[1:]))
+    step_s = float(np.median([w for w, _ in times[1:]]))
+    step_cpu = float(np.median([c for _, c in times[1:]]))
     epoch_s = step_s * steps
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
     if dev.type == "cuda":
         peak = torch.cuda.max_memory_allocated() / 2**30
     print(json.dumps({**rec, "steps_per_epoch": steps, "step_s": round(step_s, 3),
                       "epoch_s": round(epoch_s, 1), "edges_per_s": round(len(ds.train) / epoch_s),
+                      "step_cpu_s": round(step_cpu, 3), "epoch_cpu_s": round(step_cpu * steps, 1),
                       "peak_gib": round(peak, 2)}))
 
 
-def _time_steps(trainer, opt, n: int, mode: str) -> list[float]:
-    """Wall seconds of ``n`` optimiser steps of ``trainer`` (its own batches)."""
+def _time_steps(trainer, opt, n: int, mode: str) -> list[tuple[float, float]]:
+    """(wall, CPU) seconds of ``n`` optimiser steps of ``trainer`` (its own batches).
+
+    With one thread, CPU seconds are what the step costs on an idle core; wall
+    seconds include waiting for the core on a shared machine.
+    """
     import torch
 
     from gnnrec.train.minibatch import MiniBatchTrainer
@@ -188,24 +194,24 @@ def _time_steps(trainer, opt, n: int, mode: str) -> list[float]:
     if isinstance(trainer, MiniBatchTrainer):
         its = [iter(ld) for ld in trainer.loaders]
         for _ in range(n):
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             parts = [(next(it).to(trainer.device), t) for it, t in zip(its, trainer.loader_types)]
             loss, _ = trainer._step_loss(parts)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
-            times.append(time.perf_counter() - t0)
+            times.append((time.perf_counter() - t0, time.process_time() - c0))
         return times
     order = trainer.pos.epoch_order(gen)
     bs = int(trainer.t["batch_size"])
     for s in range(n):
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         batch = trainer._batch(order[s * bs:(s + 1) * bs], gen)
         loss = trainer._ranking_loss(batch)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
-        times.append(time.perf_counter() - t0)
+        times.append((time.perf_counter() - t0, time.process_time() - c0))
     return times
 
 
@@ -270,11 +276,13 @@ def cmd_scaling(args: argparse.Namespace) -> None:
                 rows.append(rec)
                 _emit(args.out, {"bench": "scaling", **rec})
     exps = _plot(rows, args.out / "scaling")
-    print(f"{'model':12s} {'mode':10s} {'edges':>10s} {'s/epoch':>9s} {'edges/s':>10s} {'peak GiB':>9s}")
+    print(f"{'model':12s} {'mode':10s} {'edges':>10s} {'s/epoch':>9s} {'CPU s/ep':>9s} "
+          f"{'edges/s':>10s} {'peak GiB':>9s} {'est GiB':>8s} {'load':>5s}")
     for r in rows:
         if "epoch_s" in r:
             print(f"{r['model']:12s} {r['mode']:10s} {r['train_edges']:10d} {r['epoch_s']:9.1f} "
-                  f"{r['edges_per_s']:10d} {r['peak_gib']:9.2f}")
+                  f"{r.get('epoch_cpu_s', float('nan')):9.1f} {r['edges_per_s']:10d} "
+                  f"{r['peak_gib']:9.2f} {r['est_gib']:8.2f} {r['load_avg_1m']:5.1f}")
         else:
             print(f"{r['model']:12s} {r['mode']:10s} {r.get('edges', 0):10d}  "
                   f"{r.get('skipped', r.get('error'))}")
