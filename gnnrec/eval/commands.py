@@ -34,7 +34,6 @@ def _evaluate(args: argparse.Namespace) -> int:
     from gnnrec.cli import UserError
     from gnnrec.data.registry import load_dataset
     from gnnrec.eval import evaluate_export_many
-    from gnnrec.eval.report import SAMPLED_NOTE
     from gnnrec.export.contract import load_export
 
     try:
@@ -54,8 +53,6 @@ def _evaluate(args: argparse.Namespace) -> int:
         if args.out:
             folder = res.save(Path(args.out) / proto)
             print(f"wrote {folder / 'metrics.json'} and {folder / 'metrics.csv'}\n")
-    if "sampled" in protocols:
-        print(SAMPLED_NOTE)
     return 0
 
 
@@ -76,13 +73,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "evaluate", help="evaluate an export folder on a dataset split",
         formatter_class=argparse.RawDescriptionHelpFormatter,
-        description="Rank each (user, domain) group of the split against every item of its "
-                    "domain (train positives, and valid positives when scoring test, are "
-                    "masked), report Recall/NDCG/HR/Precision/MAP@K, MRR, coverage and "
-                    "popularity bias per domain x scenario with bootstrap 95% CIs. "
-                    "--protocol sampled adds the DisenCDR/CDRIB/UniCDR protocol (each positive "
-                    "vs N sampled negatives); full-ranking figures are always printed beside it "
-                    "because sampled metrics can rank models differently.",
+        description="Rank each (user, domain) group of the split against every item of its\n"
+                    "domain (train positives, and valid positives when scoring test, are masked);\n"
+                    "report Recall/NDCG/HR/Precision/MAP@K, MRR, coverage and popularity bias per\n"
+                    "domain x scenario with bootstrap 95% CIs. --protocol sampled|both adds the\n"
+                    "DisenCDR/CDRIB/UniCDR protocol (each positive vs N sampled negatives) in the\n"
+                    "same pass; full-ranking tables are always printed beside it because sampled\n"
+                    "metrics can rank models differently.",
         epilog="examples:\n"
                "  gnnrec baseline pop --dataset ml1m-cd --out runs/pop-ml1m\n"
                "  gnnrec evaluate runs/pop-ml1m --dataset ml1m-cd --out runs/pop-ml1m/eval\n"

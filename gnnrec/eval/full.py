@@ -86,7 +86,8 @@ def full_ranking(plan: Plan, user_emb: torch.Tensor, item_emb: torch.Tensor, ks:
             neg = negs.setdefault(d, Negatives(plan, d, n_neg, seed))(rows)
             cand = torch.as_tensor(np.concatenate([plan.rows["item"][rows, None], neg], 1),
                                    device=dev)
-            s = scores[torch.as_tensor(local, device=dev)[:, None], cand - lo]
+            flat = torch.as_tensor(local, device=dev)[:, None] * n_d + (cand - lo)
+            s = torch.take(scores, flat)                   # (rows, 1 + N) candidate scores
             r_users = plan.rows["user"][rows]
             acc.add(plan.rows["group"][rows],
                     rank_candidates(s, item_ok_t[cand], torch.as_tensor(user_ok[r_users],

@@ -24,10 +24,21 @@ def _fmt(v: float, metric: str) -> str:
     return f"{v:.1f}" if metric == "pop_pct" else f"{v:.4f}"
 
 
+def _shown_cells(t: pd.DataFrame) -> list[tuple[str, str]]:
+    """Table cells, without aggregate rows that repeat a single base cell."""
+    cells = list(dict.fromkeys(zip(t["domain"], t["scenario"])))
+    base = [(d, s) for d, s in cells if d != "all" and s != "all"]
+    n_scen = {d: sum(1 for dd, _ in base if dd == d) for d, _ in base}
+    one_scen = len({s for _, s in base}) == 1
+    return [(d, s) for d, s in cells
+            if not (s == "all" and d != "all" and n_scen.get(d) == 1)
+            and not (d == "all" and s != "all" and one_scen)]
+
+
 def _block(res: "EvalResult", columns: list[tuple[str, int]], with_ci: tuple[str, int] | None
            ) -> str:
     t = res.table
-    cells = list(dict.fromkeys(zip(t["domain"], t["scenario"])))
+    cells = _shown_cells(t)
     rows = []
     for dom, scen in cells:
         sub = t[(t["domain"] == dom) & (t["scenario"] == scen)]
