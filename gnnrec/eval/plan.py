@@ -32,7 +32,7 @@ from gnnrec.data.schema import DataError, Dataset
 
 EVAL_SPLITS = ("valid", "test")
 SCEN_NAMES = ("warm", "cold")
-_MAX_PLANS = 8
+_MAX_PLANS = 4
 MAX_SCORES = 1 << 25        # at most 32M scores (128 MiB float32) per score block
 
 

@@ -73,5 +73,9 @@ def test_cli_baseline_and_evaluate(tiny, tmp_path, capsys):
     for proto in ("full", "sampled"):
         table = pd.read_csv(tmp_path / "ev" / proto / "metrics.csv")
         assert len(table) and table["value"].notna().any()
+    assert main(["evaluate", str(tmp_path / "pop"), "--dataset", str(tmp_path / "tiny"),
+                 "--split", "valid", "--ks", "3", "--scenarios", "cold", "--threads", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "tiny / valid" in out and " warm " not in out
     assert main(["evaluate", str(tmp_path / "nope"), "--dataset", str(tmp_path / "tiny")]) == 2
     assert "no such export folder" in capsys.readouterr().err
