@@ -69,6 +69,9 @@ class EmbeddingCache:
         token = f"{real}|{st.st_size}|{st.st_mtime_ns}"
         digest = self._digests.get(token)
         if digest is None:
+            if st.st_size > 100 << 20:
+                log.info("hashing %s (%.1f GB) once for the text cache key", real,
+                         st.st_size / 1e9)
             digest = sha256_file(real)
             self._digests[token] = digest
             write_json(memo, self._digests)

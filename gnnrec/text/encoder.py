@@ -231,6 +231,11 @@ class TextEncoder:
         self.folder, self.model_id = resolve_model(model, allow_download)
         check_model_folder(self.folder)
         self.pooling = pooling or detect_pooling(self.folder)
+        limit = _read_json(self.folder / "config.json").get("max_position_embeddings")
+        if isinstance(limit, int) and max_length > limit:
+            log.warning("max_length %d exceeds the model's %d positions; using %d",
+                        max_length, limit, limit)
+            max_length = limit
         self.max_length = int(max_length)
         self.device_request = device
         self.precision_request = precision
@@ -280,11 +285,6 @@ class TextEncoder:
                             f"{e}); check config.json and the weight files") from None
         if tok.pad_token is None:          # decoder LLMs: pad with EOS (masked out anyway)
             tok.pad_token = tok.eos_token or tok.unk_token
-        limit = getattr(model.config, "max_position_embeddings", None)
-        if limit and self.max_length > limit:
-            log.warning("max_length %d exceeds the model's %d positions; using %d",
-                        self.max_length, limit, limit)
-            self.max_length = int(limit)
         self._tokenizer = tok
         self._model = model.to(self.device).eval()
         log.info("text model %s on %s (%s, %s pooling, max_length %d)", self.model_id,

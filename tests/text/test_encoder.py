@@ -123,3 +123,9 @@ def test_pool_modes_respect_padding_side():
     assert torch.equal(pool(h, left, "last")[0], h[0, 3])
     assert torch.equal(pool(h, right, "last")[1], h[1, 3])
     assert torch.equal(pool(-h, right, "max")[0], -h[0, 0])   # max ignores padded rows
+
+
+def test_max_length_is_capped_at_the_model_positions():
+    assert TextEncoder(max_length=100_000).max_length == 512      # MiniLM has 512 positions
+    with pytest.raises(TextError, match="max_length"):
+        TextEncoder(max_length=1)
