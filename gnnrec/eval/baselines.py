@@ -46,8 +46,9 @@ def popularity_export(ds: Dataset, seed: int = 0) -> Export:
     user = np.ones((ds.n_users, 1), dtype=np.float32)
     return Export(user_ids=list(ds.users["user_id"]), item_ids=list(ds.items["item_id"]),
                   user_emb=user, item_emb=item, items=_items_frame(ds),
-                  manifest=_manifest(ds, "popularity", {"seed": seed,
-                                                        "score": "popularity rank in domain (train count, seeded tie-break)"}))
+                  manifest=_manifest(ds, "popularity", {
+                      "seed": seed,
+                      "score": "popularity rank in domain (train count, seeded tie-break)"}))
 
 
 def random_export(ds: Dataset, dim: int = 16, seed: int = 0) -> Export:

@@ -21,10 +21,6 @@ from __future__ import annotations
 
 import torch
 
-FULL_METRICS = ("recall", "ndcg", "hr", "precision", "map")
-LIST_METRICS = ("coverage", "pop_pct")
-SAMPLED_METRICS = ("ndcg", "hr")
-
 
 def topk_metrics(rank: torch.Tensor, pos: torch.Tensor, row: torch.Tensor,
                  n_truth: torch.Tensor, ks: tuple[int, ...]) -> dict[str, torch.Tensor]:

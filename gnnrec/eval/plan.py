@@ -74,9 +74,6 @@ class Plan:
     def n_groups(self) -> int:
         return len(self.g_user)
 
-    def truth_sizes(self) -> np.ndarray:
-        return np.diff(self.truth.ptr)
-
     def tensors(self, device: torch.device) -> dict[str, torch.Tensor]:
         """The hot-path arrays as tensors on ``device`` (cached per device)."""
         key = str(device)

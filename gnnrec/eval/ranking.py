@@ -42,12 +42,12 @@ def truth_ranks(scores: torch.Tensor, vals: torch.Tensor, t_row: torch.Tensor,
         miss: the rank reported for an entry ranked below ``kmax`` (> every cut-off).
 
     ``scores`` is overwritten (counting in place avoids a temporary as large
-    as the score block). Returns ``(rank, pos, t_row_sorted, best_rank)``: ``rank`` (nnz,) int64 exact
-    pessimistic rank when ``<= kmax``, else ``miss``;
-    ``pos`` (nnz,) the 1-based position of the entry among its row's truth items
-    ordered by rank; ``t_row_sorted`` the rows in that order; ``best_rank`` (B,)
-    float64 the uncut rank of the row's best truth item (``inf`` when none is
-    scored). All outputs follow the sorted entry order.
+    as the score block). Returns ``(rank, pos, t_row_sorted, best_rank)``:
+    ``rank`` (nnz,) int64, the exact pessimistic rank when ``<= kmax``, else
+    ``miss``; ``pos`` (nnz,) the 1-based position of the entry among its row's
+    truth items ordered by rank; ``t_row_sorted`` the rows in that order;
+    ``best_rank`` (B,) float64, the uncut rank of the row's best truth item
+    (``inf`` when none is scored). Entry outputs follow the sorted order.
     """
     nnz, kmax = t_row.numel(), vals.shape[1]
     dev = scores.device
