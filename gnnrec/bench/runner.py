@@ -172,6 +172,9 @@ def plan(suite: Suite, models: list[str], seeds: list[int], budget: str, runs_di
                     skip = f"{model} needs item text; {dataset} has ids only"
                 specs.append(RunSpec(suite.name, dataset, model, seed, cfg, source, key,
                                      suite.protocols, transform, skip))
+    # seed-major order: every model gets its first seed before any gets its second, so an
+    # interrupted (or time-boxed) suite has the widest possible table
+    specs.sort(key=lambda sp: seeds.index(sp.seed))
     unused = sorted(model_ovs - used)
     if unused:
         raise BenchError(f"override keys {unused} belong to none of the models {models}; check "

@@ -199,3 +199,20 @@ def test_keep_bridges_thins_only_warm_bridges():
     assert keep_bridges(ds, 1.0) is ds
     with pytest.raises(ValueError, match="share"):
         keep_bridges(ds, 0.0)
+
+
+def test_sampled_protocol_suite(tmp_path):
+    """A DisenCDR-style suite: sampled metrics (1 positive vs n negatives) beside full ranking."""
+    suite = Suite("tinys", "tiny, sampled", ("tiny",), ("tiny_none",),
+                  (("tiny", Headline("mrr", 0, "a", "all", "sampled")),
+                   ("tiny", Headline("ndcg", 10, "a", "all", "full"))),
+                  protocols=("full", "sampled"))
+    out = run_suite(suite, ["pop", "mf"], 1, "smoke", tmp_path / "runs", tmp_path / "results",
+                    tmp_path / "configs", TINY_OV, datasets={"tiny": make_tiny()}, progress=False,
+                    projection=False)
+    m = pd.read_csv(out.out_dir / "metrics.csv")
+    samp = m[m["protocol"] == "sampled"]
+    assert {"mrr", "ndcg", "hr"} <= set(samp["metric"]) and set(samp["model"]) == {"pop", "mf"}
+    assert samp["value"].between(0, 1).all()
+    table = (out.out_dir / "table.md").read_text()
+    assert "a/all MRR (sampled)" in table and "sampled protocol" in table
