@@ -9,7 +9,7 @@ Endpoints::
     GET  /items/{item_id}                  item metadata
     GET  /healthz                          liveness + export summary
     GET  /metrics                          request counts by route and status, latency
-                                           quantiles (per worker process)
+                                           quantiles (all workers merged)
 
 Every error is a JSON object ``{"error": message}`` with a 4xx status: unknown
 domain or k out of range (422), malformed JSON (400), body over the limit
@@ -23,10 +23,12 @@ from __future__ import annotations
 import os
 import sys
 import time
-from collections import defaultdict, deque
+import asyncio
+import contextlib
+import shutil
+import tempfile
 from typing import Any, Awaitable, Callable
 
-import numpy as np
 import orjson
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -34,6 +36,7 @@ from fastapi.responses import Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Route
 
+from gnnrec.export.metrics import SharedMetrics
 from gnnrec.export.query import MAX_K, QueryError, Recommender
 
 MAX_BODY = 64 * 1024          # bytes
@@ -53,33 +56,6 @@ def _error(message: str, status: int) -> Response:
     return _json({"error": message, "status": status}, status)
 
 
-class Metrics:
-    """Request counts by (method route, status) and the last ``window`` latencies per route."""
-
-    def __init__(self, window: int = 10_000) -> None:
-        self.started = time.time()
-        self.counts: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
-        self.latency: dict[str, deque[float]] = defaultdict(lambda: deque(maxlen=window))
-
-    def observe(self, route: str, status: int, seconds: float) -> None:
-        self.counts[route][str(status)] += 1
-        self.latency[route].append(seconds)
-
-    def snapshot(self) -> dict[str, Any]:
-        lat = {}
-        for route, xs in self.latency.items():
-            a = np.fromiter(xs, dtype=np.float64) * 1e3
-            lat[route] = {"window": len(a), "mean_ms": round(float(a.mean()), 3),
-                          "p50_ms": round(float(np.percentile(a, 50)), 3),
-                          "p99_ms": round(float(np.percentile(a, 99)), 3),
-                          "max_ms": round(float(a.max()), 3)}
-        return {"pid": os.getpid(), "uptime_s": round(time.time() - self.started, 1),
-                "requests": {r: dict(c) for r, c in self.counts.items()},
-                "total": sum(sum(c.values()) for c in self.counts.values()),
-                "latency": lat,
-                "note": "per worker process; with --workers N each worker counts its own requests"}
-
-
 def _route_of(method: str, path: str) -> str:
     if path.startswith("/items/"):
         return f"{method} /items/{{item_id}}"
@@ -89,7 +65,7 @@ def _route_of(method: str, path: str) -> str:
 class Guard:
     """Plain ASGI middleware: body size limit (413) and request metrics."""
 
-    def __init__(self, app: ASGIApp, metrics: Metrics, max_body: int) -> None:
+    def __init__(self, app: ASGIApp, metrics: SharedMetrics, max_body: int) -> None:
         self.app, self.metrics, self.max_body = app, metrics, max_body
 
     async def __call__(self, scope: Scope, receive: Callable, send: Callable) -> None:
@@ -143,10 +119,27 @@ def _parse_k(raw: Any) -> int:
         raise QueryError(f"k must be an integer, got {raw!r}") from None
 
 
-def create_app(rec: Recommender, max_body: int = MAX_BODY, title: str = "gnnrec") -> Any:
-    """The ASGI application serving ``rec`` (FastAPI wrapped in :class:`Guard`)."""
-    app = FastAPI(title=title, docs_url=None, redoc_url=None, openapi_url=None)
-    metrics = Metrics()
+def create_app(rec: Recommender, max_body: int = MAX_BODY, title: str = "gnnrec",
+               metrics_dir: str | None = None) -> Any:
+    """The ASGI application serving ``rec`` (FastAPI wrapped in :class:`Guard`).
+
+    ``metrics_dir``: folder shared by the workers of one server, where each
+    publishes its metrics once a second (see :mod:`gnnrec.export.metrics`).
+    """
+    metrics = SharedMetrics(metrics_dir)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_: FastAPI):
+        async def publish_forever() -> None:
+            while True:
+                metrics.publish()
+                await asyncio.sleep(1.0)
+        task = asyncio.create_task(publish_forever()) if metrics_dir else None
+        yield
+        if task is not None:
+            task.cancel()
+
+    app = FastAPI(title=title, docs_url=None, redoc_url=None, openapi_url=None, lifespan=lifespan)
     health = {"status": "ok", "model": rec.exp.manifest.get("model"),
               "dataset": (rec.exp.manifest.get("dataset") or {}).get("name"),
               "users": len(rec.exp.user_ids), "items": len(rec.exp.item_ids),
@@ -235,13 +228,14 @@ def create_app(rec: Recommender, max_body: int = MAX_BODY, title: str = "gnnrec"
 ENV_EXPORT = "GNNREC_SERVE_EXPORT"
 ENV_BACKEND = "GNNREC_SERVE_BACKEND"
 ENV_MAX_K = "GNNREC_SERVE_MAX_K"
+ENV_METRICS = "GNNREC_SERVE_METRICS_DIR"
 
 
 def app_from_env() -> Any:
     """Factory for multi-worker uvicorn: reads the export path etc. from the environment."""
     rec = Recommender.load(os.environ[ENV_EXPORT], backend=os.environ.get(ENV_BACKEND, "auto"),
                            max_k=int(os.environ.get(ENV_MAX_K, MAX_K)))
-    return create_app(rec)
+    return create_app(rec, metrics_dir=os.environ.get(ENV_METRICS))
 
 
 def run(export: str, host: str = "127.0.0.1", port: int = 8080, workers: int = 1,
@@ -258,8 +252,13 @@ def run(export: str, host: str = "127.0.0.1", port: int = 8080, workers: int = 1
     if workers == 1:
         uvicorn.run(create_app(rec), **common)
         return
-    os.environ.update({ENV_EXPORT: str(export), ENV_BACKEND: backend, ENV_MAX_K: str(max_k)})
-    uvicorn.run("gnnrec.export.serve:app_from_env", factory=True, workers=workers, **common)
+    metrics_dir = tempfile.mkdtemp(prefix="gnnrec-serve-metrics-")
+    os.environ.update({ENV_EXPORT: str(export), ENV_BACKEND: backend, ENV_MAX_K: str(max_k),
+                       ENV_METRICS: metrics_dir})
+    try:
+        uvicorn.run("gnnrec.export.serve:app_from_env", factory=True, workers=workers, **common)
+    finally:
+        shutil.rmtree(metrics_dir, ignore_errors=True)
 
 
 def _has(module: str) -> bool:

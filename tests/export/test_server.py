@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import httpx
@@ -110,6 +111,24 @@ def test_metrics_count_requests_and_never_a_500(server):
     for _ in range(3):
         client.get("/recommend", params={"user": "u1", "domain": "a"})
     m = client.get("/metrics").json()
+    assert m["workers"] == 1
     assert m["requests"]["GET /recommend"]["200"] >= 3
-    assert m["latency"]["GET /recommend"]["p99_ms"] > 0
+    lat = m["latency"]["GET /recommend"]
+    assert 0 < lat["p50_ms"] <= lat["p99_ms"] and lat["count"] >= 3
     assert not any("500" in c for c in m["requests"].values())
+
+
+def test_two_workers_share_metrics(tmp_path):
+    write_export(random_export(make_tiny()), tmp_path / "e")
+    proc, url = start_server(tmp_path / "e", "--workers", "2", cwd=ROOT)
+    try:
+        with httpx.Client(base_url=url, timeout=10.0) as client:
+            for _ in range(20):                  # fresh connections spread over both workers
+                assert httpx.get(f"{url}/recommend?user=u1&domain=a&k=3").status_code == 200
+            time.sleep(2.5)                      # every worker publishes once a second
+            m = client.get("/metrics").json()
+    finally:
+        log = stop_server(proc)
+    assert "Traceback" not in log, log
+    assert m["requests"]["GET /recommend"]["200"] == 20
+    assert m["latency"]["GET /recommend"]["count"] == 20
