@@ -285,6 +285,10 @@ class TextEncoder:
                             f"{e}); check config.json and the weight files") from None
         if tok.pad_token is None:          # decoder LLMs: pad with EOS (masked out anyway)
             tok.pad_token = tok.eos_token or tok.unk_token
+        # Right padding is exact for every model: encoders mask pads, and in a causal model
+        # no real token attends to the pads after it, while its positions stay 0..n-1
+        # (left padding would shift absolute position embeddings).
+        tok.padding_side = "right"
         self._tokenizer = tok
         self._model = model.to(self.device).eval()
         log.info("text model %s on %s (%s, %s pooling, max_length %d)", self.model_id,

@@ -129,3 +129,34 @@ def test_max_length_is_capped_at_the_model_positions():
     assert TextEncoder(max_length=100_000).max_length == 512      # MiniLM has 512 positions
     with pytest.raises(TextError, match="max_length"):
         TextEncoder(max_length=1)
+
+
+def _tiny_decoder(folder):
+    """A 2-layer random GPT-2 with a word-level tokenizer: a causal model folder, offline."""
+    from tokenizers import Tokenizer, models, pre_tokenizers
+    from transformers import GPT2Config, GPT2Model, PreTrainedTokenizerFast
+
+    words = "[UNK] </s> the a heat alien toy story pen office art crafts".split()
+    tok = Tokenizer(models.WordLevel({w: i for i, w in enumerate(words)}, unk_token="[UNK]"))
+    tok.pre_tokenizer = pre_tokenizers.Whitespace()
+    PreTrainedTokenizerFast(tokenizer_object=tok, unk_token="[UNK]",
+                            eos_token="</s>").save_pretrained(folder)
+    torch.manual_seed(0)
+    GPT2Model(GPT2Config(vocab_size=len(words), n_positions=32, n_embd=16, n_layer=2,
+                         n_head=2)).save_pretrained(folder)
+    return folder
+
+
+def test_decoder_model_uses_exact_last_token_pooling(tmp_path):
+    from transformers import AutoModel, AutoTokenizer
+
+    folder = _tiny_decoder(tmp_path / "gpt")
+    enc = TextEncoder(folder, device="cpu")
+    assert enc.pooling == "last"
+    texts = ["the heat", "a toy story pen office", "alien", "art crafts the a heat alien"]
+    batched = enc.encode(texts, batch_size=4, progress=False)
+    model, tok = AutoModel.from_pretrained(folder), AutoTokenizer.from_pretrained(folder)
+    for text, row in zip(texts, batched):
+        with torch.no_grad():
+            h = model(**tok(text, return_tensors="pt")).last_hidden_state[0, -1]
+        np.testing.assert_allclose(row, (h / h.norm()).numpy(), atol=1e-5)
