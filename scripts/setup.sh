@@ -16,7 +16,9 @@ TORCH_VERSION=${GNNREC_TORCH_VERSION:-2.13.0}
 if [ ! -x .venv/bin/python ]; then
     "$PY" -m venv .venv
 fi
-PIP=".venv/bin/python -m pip"
+# pip, minus the per-package "Location ... is ignored" noise some machines' pip configs print
+pip_q() { .venv/bin/python -m pip "$@" 2> >(grep -v "is ignored: it is neither a file nor a directory" >&2); }
+PIP=pip_q
 
 if ! .venv/bin/python -c "import torch" >/dev/null 2>&1; then
     if command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L >/dev/null 2>&1; then
@@ -34,5 +36,5 @@ if ! .venv/bin/python -c "import torch" >/dev/null 2>&1; then
         rm -rf "$tmp"
     fi
 fi
-$PIP install -q -e ".[dev]"
+$PIP install -q -e ".[dev,serve]"
 echo "[setup] ready: $(.venv/bin/python -c 'import torch, gnnrec; print("gnnrec", gnnrec.__version__, "torch", torch.__version__, "cuda" if torch.cuda.is_available() else "cpu")')"
