@@ -113,7 +113,7 @@ def full_ranking(plan: Plan, user_emb: torch.Tensor, item_emb: torch.Tensor, ks:
         cum_n = torch.cumsum(listed.double(), 1)
         # first list position of every (scenario, item): coverage@K = #items first seen < K
         scen = torch.as_tensor(plan.g_scen[g_np], device=dev)
-        first = first_pos.setdefault(d, torch.full((2, n_d), kmax, dtype=torch.long, device=dev))
+        first = first_pos.setdefault(d, torch.full((2, n_d), miss, dtype=torch.long, device=dev))
         where = scen[:, None] * n_d + idx
         posn = torch.arange(kmax, device=dev).expand_as(idx)
         first.view(-1).scatter_reduce_(0, where[listed], posn[listed], reduce="amin")

@@ -55,6 +55,11 @@ def test_k_larger_than_catalogue_is_reported_and_lists_everything(emb):
     sizes = ds.test.groupby(["domain", "user"]).size().to_numpy()
     assert r.value("precision", 100) == pytest.approx(sizes.mean() / 100)   # still hits / K
     assert r.value("coverage", 100, "a", "warm") == pytest.approx(1.0)
+    # an item nobody can be shown (absent from the vectors) is not covered, even at K > n_d
+    present = np.ones(ds.n_items, bool)
+    present[0] = False
+    r2 = evaluate(u, v, ds, ks=(100,), bootstrap=0, present_items=present)
+    assert r2.value("coverage", 100, "a", "warm") == pytest.approx(14 / 15)
 
 
 def test_export_ids_not_matching_rows(tmp_path, tiny):
