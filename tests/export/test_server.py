@@ -118,6 +118,7 @@ def test_metrics_count_requests_and_never_a_500(server):
     assert not any("500" in c for c in m["requests"].values())
 
 
+@pytest.mark.slow
 def test_two_workers_share_metrics(tmp_path):
     write_export(random_export(make_tiny()), tmp_path / "e")
     proc, url = start_server(tmp_path / "e", "--workers", "2", cwd=ROOT)
