@@ -15,7 +15,11 @@ Subcommands (each prints a table; JSON lines go to ``--out``/results.jsonl):
   edges/s and peak resident memory, each configuration in a fresh process
   (so peak memory is its own). An epoch is ``ceil(train pairs / batch)`` steps;
   the time of ``--steps`` measured steps (after one warm-up step) is scaled up
-  to the epoch (the step cost does not depend on the step index). Setups the
+  to the epoch (the step cost does not depend on the step index). Mode
+  ``full-steps`` is full-graph training whose batch grows with the graph
+  (``--epoch-steps`` steps per epoch, as ML-1M-CD's 31 steps of 16,384): with a
+  fixed batch every epoch costs (#steps ~ edges) x (one propagation ~ edges),
+  i.e. grows quadratically, while a fixed step count keeps it linear. Setups the
   memory estimator says do not fit are reported as skipped with its reason.
   Writes ``scaling.png``/``scaling.svg``: log-log time per epoch vs edges with
   the fitted exponent per curve.
@@ -140,9 +144,11 @@ def _measure_one(args: argparse.Namespace) -> None:
         torch.set_num_threads(args.threads)
     ds = load_dataset(args.folder)
     feats = load_item_features(args.folder)
+    mode = "minibatch" if args.mode == "minibatch" else "full"
+    batch = math.ceil(len(ds.train) / args.epoch_steps) if args.mode == "full-steps" else args.batch
     cfg = resolve({"name": "scale", "dataset": str(args.folder), "seed": 0,
                    "model": {"name": args.model, "dim": 64, "layers": args.layers},
-                   "train": {"batch_size": args.batch, "mode": args.mode, "fanouts": args.fanouts}})
+                   "train": {"batch_size": batch, "mode": mode, "fanouts": args.fanouts}})
     dev = pick_device("auto")
 
     class Feats:
@@ -152,20 +158,21 @@ def _measure_one(args: argparse.Namespace) -> None:
     model = build_model(make_context(cfg, ds, dev, Feats if args.model == "hgt" else None))
     text = getattr(model, "text", None)
     est = estimate(graph_size(model, ds, cfg, int(text.shape[1]) if text is not None else 0),
-                   device_budget(dev), args.mode)
+                   device_budget(dev), mode)
     rec = {"edges": len(ds.train) + len(ds.valid) + len(ds.test), "train_edges": len(ds.train),
-           "model": args.model, "mode": args.mode, "device": str(dev),
+           "model": args.model, "mode": args.mode, "batch": batch, "device": str(dev),
            "threads": torch.get_num_threads(), "est_gib": round(
-               (est.full_bytes if args.mode == "full" else est.minibatch_bytes) / 2**30, 2)}
-    if (est.full_bytes if args.mode == "full" else est.minibatch_bytes) > est.budget_bytes:
-        print(json.dumps({**rec, "skipped": f"estimator: {est.reason}"}))
+               (est.full_bytes if mode == "full" else est.minibatch_bytes) / 2**30, 2)}
+    if (est.full_bytes if mode == "full" else est.minibatch_bytes) > est.budget_bytes:
+        print(json.dumps({**rec, "skipped": f"estimator: needs ~{rec['est_gib']} GiB > budget "
+                                            f"{est.budget_bytes / 2**30:.1f} GiB"}))
         return
     run_dir = Path(tempfile.mkdtemp())
-    cls = MiniBatchTrainer if args.mode == "minibatch" else Trainer
+    cls = MiniBatchTrainer if mode == "minibatch" else Trainer
     trainer = cls(model, ds, cfg, run_dir, dev, progress=False)
     opt = torch.optim.Adam(model.parameters(), lr=5e-3)
-    steps = math.ceil(len(ds.train) / args.batch)
-    times = _time_steps(trainer, opt, args.steps + 1, args.mode)
+    steps = math.ceil(len(ds.train) / batch)
+    times = _time_steps(trainer, opt, args.steps + 1, mode)
     step_s = float(np.median([w for w, _ in times[1:]]))
     step_cpu = float(np.median([c for _, c in times[1:]]))
     epoch_s = step_s * steps
@@ -260,7 +267,8 @@ def cmd_scaling(args: argparse.Namespace) -> None:
             for mode in args.modes:
                 cmd = [sys.executable, __file__, "_one", "--folder", str(folder), "--model", model,
                        "--mode", mode, "--steps", str(args.steps),
-                       "--batch", str(args.batch if mode == "full" else args.mb_batch),
+                       "--batch", str(args.mb_batch if mode == "minibatch" else args.batch),
+                       "--epoch-steps", str(args.epoch_steps),
                        "--layers", str(3 if model != "hgt" else 2),
                        "--fanouts", *map(str, args.fanouts)]
                 if args.threads:
@@ -275,7 +283,11 @@ def cmd_scaling(args: argparse.Namespace) -> None:
                 rec["load_avg_1m"] = round(os.getloadavg()[0], 1)
                 rows.append(rec)
                 _emit(args.out, {"bench": "scaling", **rec})
-    exps = _plot(rows, args.out / "scaling")
+    _report(rows, args.out)
+
+
+def _report(rows: list[dict], out: Path) -> None:
+    exps = _plot(rows, out / "scaling")
     print(f"{'model':12s} {'mode':10s} {'edges':>10s} {'s/epoch':>9s} {'CPU s/ep':>9s} "
           f"{'edges/s':>10s} {'peak GiB':>9s} {'est GiB':>8s} {'load':>5s}")
     for r in rows:
@@ -288,8 +300,18 @@ def cmd_scaling(args: argparse.Namespace) -> None:
                   f"{r.get('skipped', r.get('error'))}")
     for k, v in exps.items():
         print(f"fitted exponent (time ~ edges^a): {k}: a = {v:.2f}")
-    _emit(args.out, {"bench": "scaling_exponents", **{k: round(v, 3) for k, v in exps.items()},
-                     "plot": str(args.out / "scaling.png")})
+    _emit(out, {"bench": "scaling_exponents", **{k: round(v, 3) for k, v in exps.items()},
+                "plot": str(out / "scaling.png")})
+
+
+def cmd_plot(args: argparse.Namespace) -> None:
+    """Table + plot from every scaling row in ``--out``/results.jsonl (latest per setup)."""
+    rows: dict[tuple, dict] = {}
+    for line in (args.out / "results.jsonl").read_text().splitlines():
+        r = json.loads(line)
+        if r.get("bench") == "scaling" and "edges" in r:
+            rows[(r["edges"], r["model"], r["mode"])] = r
+    _report(sorted(rows.values(), key=lambda r: (r["model"], r["mode"], r["edges"])), args.out)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -308,13 +330,17 @@ def main(argv: list[str] | None = None) -> None:
     p = sub.add_parser("scaling", parents=[common])
     p.add_argument("--sizes", type=int, nargs="+", default=[1_000_000, 5_000_000, 20_000_000])
     p.add_argument("--models", nargs="+", default=["cd-lightgcn", "hgt"])
-    p.add_argument("--modes", nargs="+", default=["full", "minibatch"])
+    p.add_argument("--modes", nargs="+", default=["full", "full-steps", "minibatch"],
+                   help="full: batch --batch; full-steps: --epoch-steps steps per epoch; minibatch")
     p.add_argument("--steps", type=int, default=3)
     p.add_argument("--batch", type=int, default=16384, help="full-graph batch (pairs per step)")
     p.add_argument("--mb-batch", type=int, default=2048,
                    help="mini-batch seeds per step (neighbourhoods grow with it: keep it small)")
     p.add_argument("--fanouts", type=int, nargs="+", default=[10, 5, 5])
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--epoch-steps", type=int, default=32,
+                   help="mode full-steps: full-graph batch = train pairs / this (fixed steps per epoch)")
+    sub.add_parser("plot", parents=[common])                # table + plot of all scaling rows
     p = sub.add_parser("_one", parents=[common])          # internal: one scaling measurement
     p.add_argument("--folder", type=Path, required=True)
     p.add_argument("--model", required=True)
@@ -322,9 +348,11 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--steps", type=int, default=3)
     p.add_argument("--batch", type=int, default=16384)
     p.add_argument("--layers", type=int, default=3)
+    p.add_argument("--epoch-steps", type=int, default=32,
+                   help="mode full-steps: full-graph batch = train pairs / this (fixed steps per epoch)")
     p.add_argument("--fanouts", type=int, nargs="+", default=[10, 5, 5])
     args = ap.parse_args(argv)
-    {"speed": cmd_speed, "minibatch": cmd_minibatch, "scaling": cmd_scaling,
+    {"speed": cmd_speed, "minibatch": cmd_minibatch, "scaling": cmd_scaling, "plot": cmd_plot,
      "_one": _measure_one}[args.cmd](args)
 
 
