@@ -363,7 +363,7 @@ def fit_with_mode(model: Recommender, ds: Dataset, cfg: dict[str, Any], run_dir,
     if logger is not None:
         logger("memory", mode=est.mode, reason=est.reason, full_gib=round(est.full_bytes / 2**30, 3),
                minibatch_gib=round(est.minibatch_bytes / 2**30, 3),
-               budget_gib=round(est.budget_bytes / 2**30, 3))
+               budget_gib=round(est.budget_bytes / 2**30, 3), threads=torch.get_num_threads())
     from gnnrec.train import distributed
 
     try:
