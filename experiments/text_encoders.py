@@ -76,6 +76,10 @@ def main() -> None:
                       f"Test split, NDCG@20, {args.seeds} seed(s), budget `{args.budget}`; "
                       "encoders: " + ", ".join(f"{n} = `{p}`" for n, p in encoders) + ".", "",
                       *lines, "",
+                      *(["Only one encoder was compared: no second local model folder was "
+                         "available on the machine that produced this table (no hub access), so "
+                         "it shows the bundled MiniLM's zero-shot and trained figures only.", ""]
+                        if len(encoders) == 1 else []),
                       f"Reproduce: `python experiments/text_encoders.py --suite {args.suite} "
                       f"--seeds {args.seeds} {enc_args}`. To plug in another encoder, pass "
                       "`--encoder NAME=/path/to/hf-model-folder` (see the script's docstring).", ""])
