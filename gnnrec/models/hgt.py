@@ -99,7 +99,7 @@ class HGT(Recommender):
         self.convs = nn.ModuleList([HGTConv(dim, dim, metadata, heads=int(cfg["heads"]))
                                     for _ in range(int(cfg["layers"]))])
         self.dropout = nn.Dropout(float(cfg["dropout"]))
-        self._items0: torch.Tensor | None = None
+        self._cache: dict[str, torch.Tensor] = {}    # layer-0 items of the last forward (not state)
 
     # ---- layer 0 ---------------------------------------------------------------
     def item_input(self) -> torch.Tensor:
@@ -125,7 +125,7 @@ class HGT(Recommender):
     # ---- scoring -------------------------------------------------------------------
     def forward(self) -> tuple[torch.Tensor, torch.Tensor]:
         items = self.item_input()
-        self._items0 = items                  # reused by layer0() right after forward()
+        self._cache["items0"] = items         # reused by layer0() right after forward()
         h = {USER: self.user0, **{t: items[b] for t, b in zip(self.item_types, self.blocks)}}
         edges = self.edge_index_dict()
         outs = [h]
@@ -139,5 +139,5 @@ class HGT(Recommender):
 
     def layer0(self, batch: Batch) -> list[torch.Tensor]:
         """ID rows of the batch's users and layer-0 rows (projected text and/or IDs) of its items."""
-        items = self._items0 if self._items0 is not None else self.item_input()
+        items = self._cache["items0"] if "items0" in self._cache else self.item_input()
         return [self.user0[batch.users], items[batch.pos], items[batch.neg]]

@@ -158,6 +158,16 @@ def test_hgt_uses_projected_text_for_items_and_ids_without_text(tiny):
     assert moved.tolist() == [i == 4 for i in range(tiny.n_items)]
 
 
+def test_hgt_state_dict_is_the_same_before_and_after_forward(tiny):
+    """A checkpoint of a trained model must load into a freshly built one (ids-only and text)."""
+    for text in (None, _text(tiny)):
+        m = HGT(_ctx(tiny, "hgt", text, dim=8, heads=2))
+        keys = set(m.state_dict())
+        m()
+        assert set(m.state_dict()) == keys
+        HGT(_ctx(tiny, "hgt", text, dim=8, heads=2)).load_state_dict(m.state_dict())
+
+
 def test_hgt_item_states_depend_on_their_text(tiny):
     text = _text(tiny)
     m = HGT(_ctx(tiny, "hgt", text, dim=8, heads=2, layers=1))
