@@ -19,8 +19,8 @@ import torch
 from gnnrec.data.schema import Dataset
 
 DEMO_MODEL: dict[str, Any] = {"name": "cd-lightgcn-text", "dim": 64, "layers": 3}
-DEMO_TRAIN: dict[str, Any] = {"epochs": 40, "batch_size": 4096, "lr": 0.005, "reg": 1e-4,
-                              "loss": "bpr", "eval_every": 2, "patience": 4}
+DEMO_TRAIN: dict[str, Any] = {"epochs": 20, "batch_size": 8192, "lr": 0.01, "reg": 1e-4,
+                              "loss": "bpr", "eval_every": 2, "patience": 3}
 
 
 def _table(results: dict[str, Any], ds: Dataset) -> str:
