@@ -143,7 +143,8 @@ def render_tables(out_dir: Path) -> str:
     walls = _wall(runs["runs"])
     status = _status(runs["runs"])
     md = [f"# Benchmark `{runs['suite']}`", "",
-          f"{runs['description']}. Test split; mean ± std over seeds {seeds} (sample std); "
+          f"{runs['description']}. Test split; mean ± std over the finished runs of seeds {seeds} "
+          f"(sample std; the runs column counts finished and pending runs); "
           f"best mean per column in **bold**; † marks baselines. Budget: `{runs['budget']}`.", "",
           f"Reproduce: `{runs['command']}`", ""]
     cols = _headline_columns(suite_meta, multi=len(datasets) > 1)
@@ -208,7 +209,8 @@ def _write_headline(out_dir: Path, runs: dict, seeds: list[int], head: list[str]
     plots = sorted(p.name for p in (out_dir / "plots").glob("*.png")) if (out_dir / "plots").is_dir() else []
     v = runs["versions"]
     lines = [f"### `{runs['suite']}`: {runs['description']}", "",
-             f"Test split, mean ± std over seeds {seeds}, budget `{runs['budget']}`; † = baseline; "
+             f"Test split, mean ± std over the finished runs of seeds {seeds} (the runs column "
+             f"counts them; a single run shows no ±), budget `{runs['budget']}`; † = baseline; "
              f"full tables: [results/{out_dir.name}/table.md](results/{out_dir.name}/table.md).", "",
              *head,
              f"Reproduce: `{runs['command']}`  ",
