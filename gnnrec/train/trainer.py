@@ -347,7 +347,9 @@ def finish_run(model: Recommender, ds: Dataset, cfg: dict[str, Any], run_dir: Pa
     test = evaluate_model(model, ds, cfg, "test")
     valid.save(run_dir / "valid")
     test.save(run_dir / "test")
-    _, test_groups = selection_score(test, ds, cfg)
+    every_group = {**cfg, "eval": {**cfg["eval"], "select_domains": None,
+                                   "select_scenarios": ["warm", "cold"]}}
+    _, test_groups = selection_score(test, ds, every_group)      # summary: all groups
     summary = {"name": cfg["name"], "model": model.name, "dataset": ds.name,
                "selection": f"valid {cfg['eval']['metric']}@{cfg['eval']['k']}", "best_valid": best,
                "train_s": round(train_s, 2), "test": test_groups}
