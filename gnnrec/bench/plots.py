@@ -110,8 +110,11 @@ def plot_curves(curves: pd.DataFrame, dataset: str, folder: Path) -> list[Path]:
     fig, ax = plt.subplots(figsize=(6.5, 4))
     for m in models:
         sub = c[c["model"] == m]
-        step = np.arange(1, len(sub) + 1)          # stages in order (emcdr: mf, then mapping)
-        ax.plot(step, sub["val_score"].to_numpy(), marker=".", color=col[m], label=m)
+        # epochs counted across stages in order (emcdr: mf, then mapping); eval_every may skip some
+        last = sub.groupby("stage", sort=False)["epoch"].max()
+        offset = sub["stage"].map(last.cumsum() - last).to_numpy()
+        ax.plot(sub["epoch"].to_numpy() + offset, sub["val_score"].to_numpy(), marker=".",
+                color=col[m], label=m)
     ax.set_xlabel("epoch (all training stages in order)")
     ax.set_ylabel("validation selection score (eval.metric@eval.k)")
     ax.set_title(f"{dataset}: training curves, seed {seed}")
