@@ -339,6 +339,7 @@ def finish_run(model: Recommender, ds: Dataset, cfg: dict[str, Any], run_dir: Pa
                train_s: float, logger: _Log, export: bool) -> RunResult:
     """Best checkpoint saved, valid + test evaluation, summary and export."""
     from gnnrec.export.contract import write_export
+    from gnnrec.export.pipeline import complete_export
     from gnnrec.train.run import export_model
 
     save_checkpoint(run_dir / "checkpoints" / "best.safetensors", model, model.name, ds,
@@ -356,6 +357,8 @@ def finish_run(model: Recommender, ds: Dataset, cfg: dict[str, Any], run_dir: Pa
     write_json(run_dir / "summary.json", summary)
     logger("test", train_s=round(train_s, 2), best_valid=best, test=test_groups)
     if export:
-        write_export(export_model(model, ds, run_name=cfg["name"]), run_dir / "export",
-                     dtype=cfg["export"]["dtype"])
+        dtype = cfg["export"]["dtype"]
+        exp = complete_export(export_model(model, ds, run_name=cfg["name"]), ds, config=cfg,
+                              test_result=test, dtype=dtype)
+        write_export(exp, run_dir / "export", dtype=dtype)
     return RunResult(run_dir=run_dir, model=model, ds=ds, config=cfg, best_score=best, test=test)
