@@ -86,6 +86,10 @@ def test_plan_keys_configs_and_text_check(tmp_path):
              overrides=["train.lr=0.02"])
     c = plan(tiny_suite(), ["cd-lightgcn-text"], [0], "full", tmp_path, tmp_path / "configs",
              {"tiny": ids})
+    # seed-major order: every model's first seed comes before any second seed
+    assert [(r.model, r.seed) for r in a] == [("mf", 0), ("cd-lightgcn-text", 0),
+                                              ("mf", 1), ("cd-lightgcn-text", 1)]
+    a = sorted(a, key=lambda r: (r.model != "mf", r.seed))     # mf s0, mf s1, text s0, text s1
     assert a[0].config_source.endswith("mf.yaml") and a[0].config["model"]["dim"] == 4
     assert a[2].config_source == "defaults"
     assert a[0].key != a[1].key                       # seeds differ
