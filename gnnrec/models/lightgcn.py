@@ -33,6 +33,7 @@ from torch import nn
 
 from gnnrec.graph import propagate
 from gnnrec.models.base import Batch, ModelContext, Recommender, init_embedding
+from gnnrec.models.domain_blocks import block_layout
 
 _BASE: dict[str, Any] = {"dim": 64, "layers": 3, "init_std": 0.1, "layer_weights": None}
 _TEXT: dict[str, Any] = {"text_proj": "linear", "user_text": True, "domain_heads": False,
@@ -131,14 +132,8 @@ class _LightGCNBase(Recommender):
         users, items = out[: self.n_user_nodes], out[self.n_user_nodes:]
         if self.joint:
             return users, items
-        return self._blocks(users, items)
-
-    def _blocks(self, users: torch.Tensor, items: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Per-domain outputs -> block vectors (see module docstring)."""
-        u = users.view(self.n_domains, self.n_users, self.dim).permute(1, 0, 2).reshape(self.n_users, -1)
-        onehot = nn.functional.one_hot(self.item_domain, self.n_domains).to(items.dtype)
-        v = (onehot[:, :, None] * items[:, None, :]).reshape(self.n_items, -1)
-        return u, v
+        return block_layout(users.view(self.n_domains, self.n_users, self.dim), items,
+                            self.item_domain)
 
     def layer0(self, batch: Batch) -> list[torch.Tensor]:
         e0 = self._e0 if self._e0 is not None else self.layer0_all()
