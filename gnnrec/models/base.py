@@ -36,6 +36,11 @@ Training contract (gradient models, ``trainable = True``):
   validation metric and ends with its best weights restored;
   ``after_training()`` runs once after the last stage.
 
+Simulated cold start (``train.cold_sim``, :mod:`gnnrec.train.coldsim`): models
+that set ``supports_cold_sim`` implement ``simulate_cold(keep)``: while in
+training mode, propagate over the train rows where the (n_train,) bool numpy
+mask ``keep`` is True; ``keep=None`` restores the full graph.
+
 Closed-form models (``trainable = False``, e.g. popularity, text-only) fill
 their embeddings in ``fit()``; the trainer calls it instead of gradient steps.
 
@@ -106,6 +111,7 @@ class Recommender(nn.Module):
     needs_text: ClassVar[bool] = False     # refuse datasets without item text
     wants_text: ClassVar[bool] = False     # use item text when the dataset has it (ctx.text may be None)
     trainable: ClassVar[bool] = True
+    supports_cold_sim: ClassVar[bool] = False
 
     def __init__(self, ctx: ModelContext) -> None:
         super().__init__()
@@ -133,6 +139,10 @@ class Recommender(nn.Module):
     def layer0(self, batch: Batch) -> list[torch.Tensor]:
         """Layer-0 rows of the batch's users, positives and negatives, for L2."""
         return []
+
+    def simulate_cold(self, keep: np.ndarray | None) -> None:
+        """Train on the graph of the kept train rows (None: the full graph); see module docstring."""
+        raise NotImplementedError(f"model {self.name!r} does not support train.cold_sim")
 
     def fit(self) -> None:
         """Closed-form fitting (``trainable = False`` models)."""

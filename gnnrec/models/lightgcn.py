@@ -12,6 +12,9 @@ Layer 0 (users then items, (N, dim))::
 
 Final embeddings ``E = sum_l w_l A_hat^l E0`` (``layers``; mean by default).
 
+The joint models support simulated cold start (``train.cold_sim``): in training
+mode ``A_hat`` and ``tbar_u`` come from the epoch's kept train rows only.
+
 * ``cd-lightgcn`` / ``cd-lightgcn-text``: the joint cross-domain graph, one
   user node per user (bridge users carry preferences across domains).
 * ``lightgcn`` / ``lightgcn-text``: single-domain LightGCN per domain --
@@ -31,7 +34,7 @@ import scipy.sparse as sp
 import torch
 from torch import nn
 
-from gnnrec.graph import propagate
+from gnnrec.graph import joint_adjacency, propagate, to_torch_csr
 from gnnrec.models.base import Batch, ModelContext, Recommender, init_embedding
 from gnnrec.models.domain_blocks import block_layout
 
@@ -71,6 +74,9 @@ class _LightGCNBase(Recommender):
         use_item_id = not self.uses_text or bool(cfg["item_id"])
         self.item_emb = init_embedding(self.n_items, dim, std) if use_item_id else None
         self._e0: torch.Tensor | None = None
+        self._ctx = ctx
+        self._train_adj: torch.Tensor | None = None       # simulate_cold: epoch graph
+        self._train_user_text: torch.Tensor | None = None
         if self.uses_text:
             self._init_text(ctx, item_dom)
 
@@ -88,18 +94,34 @@ class _LightGCNBase(Recommender):
             self.user_proj = _projection(cfg["text_proj"], text.shape[1], self.dim)
             self.register_buffer("user_text", self._user_text(ctx), persistent=False)
 
-    def _user_text(self, ctx: ModelContext) -> torch.Tensor:
-        """Mean train-item text per user node: (n_user_nodes, t)."""
+    def _user_text(self, ctx: ModelContext, keep: np.ndarray | None = None) -> torch.Tensor:
+        """Mean text of each user node's train items (rows where ``keep``): (n_user_nodes, t)."""
         tr = ctx.ds.train
-        rows = tr["user"].to_numpy()
+        rows, items = tr["user"].to_numpy(), tr["item"].to_numpy()
         if not self.joint:
             rows = tr["domain"].to_numpy() * self.n_users + rows
-        r = sp.csr_matrix((np.ones(len(tr), np.float32), (rows, tr["item"].to_numpy())),
+        if keep is not None:
+            rows, items = rows[keep], items[keep]
+        r = sp.csr_matrix((np.ones(len(rows), np.float32), (rows, items)),
                           shape=(self.n_user_nodes, self.n_items))
         r.data[:] = 1.0
         deg = np.maximum(np.asarray(r.sum(axis=1)).ravel(), 1.0)
         mean = (r @ ctx.text.astype(np.float32)) / deg[:, None]
         return torch.from_numpy(np.asarray(mean, dtype=np.float32)).to(ctx.device)
+
+    # ---- simulated cold start -----------------------------------------------------
+    def simulate_cold(self, keep: np.ndarray | None) -> None:
+        if not self.joint:
+            raise NotImplementedError(f"model {self.name!r} has no cross-domain edges: "
+                                      f"train.cold_sim needs a joint model (cd-lightgcn*)")
+        if keep is None:
+            self._train_adj = self._train_user_text = None
+            return
+        g = self._ctx.graph
+        a = joint_adjacency(g.users[keep], g.items[keep], self.n_users, self.n_items)
+        self._train_adj = to_torch_csr(a, self.user_emb.device)
+        if self.uses_text and self.cfg["user_text"]:
+            self._train_user_text = self._user_text(self._ctx, keep)
 
     def _item_layer0(self) -> torch.Tensor:
         if not self.uses_text:
@@ -117,7 +139,8 @@ class _LightGCNBase(Recommender):
 
     def _user_layer0(self) -> torch.Tensor:
         if self.uses_text and self.cfg["user_text"]:
-            return self.user_emb + self.user_proj(self.user_text)
+            simulated = self.training and self._train_user_text is not None
+            return self.user_emb + self.user_proj(self._train_user_text if simulated else self.user_text)
         return self.user_emb
 
     # ---- interface --------------------------------------------------------------
@@ -128,7 +151,8 @@ class _LightGCNBase(Recommender):
     def forward(self) -> tuple[torch.Tensor, torch.Tensor]:
         e0 = self.layer0_all()
         self._e0 = e0
-        out = propagate(self.adj, e0, self.layers, self.layer_weights)
+        adj = self._train_adj if self.training and self._train_adj is not None else self.adj
+        out = propagate(adj, e0, self.layers, self.layer_weights)
         users, items = out[: self.n_user_nodes], out[self.n_user_nodes:]
         if self.joint:
             return users, items
@@ -145,6 +169,7 @@ class _LightGCNBase(Recommender):
 class CDLightGCN(_LightGCNBase):
     name = "cd-lightgcn"
     joint = True
+    supports_cold_sim = True
 
 
 class LightGCN(_LightGCNBase):
@@ -155,6 +180,7 @@ class LightGCN(_LightGCNBase):
 class CDLightGCNText(_LightGCNBase):
     name = "cd-lightgcn-text"
     joint = True
+    supports_cold_sim = True
     uses_text = True
     needs_text = True
     defaults = {**_BASE, **_TEXT}

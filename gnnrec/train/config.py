@@ -51,6 +51,7 @@ SCHEMA: dict[str, tuple[Any, tuple[type, ...], tuple | None]] = {
     "train.sampling": ("uniform", (str,), ("uniform", "balanced", "target")),
     "train.target_domains": (None, (list,), None),
     "train.target_weight": (2.0, _NUM, None),
+    "train.cold_sim": (0.0, _NUM, None),                                 # gnnrec.train.coldsim
     "train.eval_every": (1, (int,), None),
     "train.patience": (5, (int,), None),
     "train.amp": (True, (bool,), None),
@@ -170,6 +171,9 @@ def resolve(raw: dict[str, Any] | None, overrides: list[str] | None = None, sour
     for k in ("train.epochs", "train.batch_size", "train.negatives", "model.dim"):
         if k in out and out[k] is not None and out[k] < 1:
             raise ConfigError(f"{srcs.get(k, source)}: {k} must be >= 1, got {out[k]}")
+    if not 0.0 <= out["train.cold_sim"] <= 1.0:
+        raise ConfigError(f"{srcs.get('train.cold_sim', source)}: train.cold_sim is the share of bridge "
+                          f"users hidden per epoch, in [0, 1]; got {out['train.cold_sim']}")
     if out["eval.k"] not in out["eval.ks"]:
         raise ConfigError(f"{srcs.get('eval.k', source)}: eval.k={out['eval.k']} (the selection "
                           f"cut-off) must be one of eval.ks={out['eval.ks']}")

@@ -13,8 +13,9 @@ One mini-batch step (models: the joint LightGCN family ``cd-lightgcn``,
    (:attr:`gnnrec.graph.Graph.hetero`) yields ``batch_size`` positive pairs of
    the edge type ``(user, interacts, item_d)`` with ``negatives`` "triplet"
    negatives drawn uniformly from ``item_d`` (same domain, as in full-graph
-   training; unlike the full-graph sampler they are not filtered against the
-   user's positives -- at recommender densities a collision is rare), and the
+   training; a negative that is a train positive of its user is dropped from
+   the loss -- PyG draws negatives before the subgraph is sampled, so they
+   cannot be redrawn the way the full-graph sampler does), and the
    neighbourhood of all seeds sampled with fan-outs ``train.fanouts`` (one per
    layer, :class:`gnnrec.graph.sampler.TorchNeighborSampler`). Domain ``d``'s
    loader takes ``batch_size * pairs_d / pairs`` pairs per step, and every step
@@ -218,6 +219,9 @@ class MiniBatchTrainer(Trainer):
 
     def __init__(self, model: Recommender, ds: Dataset, cfg: dict[str, Any], run_dir, device,
                  progress: bool = True, graph=None, shard: tuple[int, int] = (0, 1)) -> None:
+        if float(cfg["train"]["cold_sim"]) > 0:
+            raise RunError(f"train.cold_sim={cfg['train']['cold_sim']} rebuilds the full graph each "
+                           f"epoch and has no mini-batch path; use train.mode=full or train.cold_sim=0")
         super().__init__(model, ds, cfg, run_dir, device, progress)
         from torch_geometric.loader import LinkNeighborLoader
         from torch_geometric.sampler import NegativeSampling
@@ -293,10 +297,11 @@ class MiniBatchTrainer(Trainer):
             if ni.dim() == 1:
                 ni = ni[:, None]
             u, p, n = final[USER][ui], final[item_t][pi], final[item_t][ni]
+            ok = ~self.neg.is_positive(b[USER].n_id[ui][:, None], b[item_t].n_id[ni])
             if self.t["loss"] == "bpr":
-                loss = bpr_loss(u, p, n)
+                loss = bpr_loss(u, p, n, ok)
             else:
-                loss = softmax_loss(u, p, n, float(self.t["temperature"]))
+                loss = softmax_loss(u, p, n, float(self.t["temperature"]), neg_ok=ok)
             reg = l2_penalty([layer0[USER][ui], layer0[item_t][pi], layer0[item_t][ni]], len(ui))
             losses.append(loss.float() + float(self.t["reg"]) * reg.float())
             sizes.append(len(ui))

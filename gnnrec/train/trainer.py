@@ -15,7 +15,8 @@ Folder contents::
 Per epoch (gradient models): the positive sampler orders the train rows,
 each batch of ``batch_size`` rows gets ``negatives`` same-domain negatives,
 one full propagation ``U, V = model()`` serves the batch, loss = BPR or sampled
-softmax + L2 on the batch's layer-0 rows. Every ``eval_every`` epochs the
+softmax + L2 on the batch's layer-0 rows (with ``train.cold_sim`` the epoch's
+graph hides one domain of some bridge users: :mod:`gnnrec.train.coldsim`). Every ``eval_every`` epochs the
 model is scored on the valid split; the selection score is the mean
 ``<metric>@<k>`` over ``select_domains`` x ``select_scenarios`` groups; the
 best checkpoint is kept and training stops after ``patience`` evaluations
@@ -43,6 +44,7 @@ from gnnrec.data.schema import Dataset
 from gnnrec.models.base import Batch, Recommender
 from gnnrec.models.registry import build_model
 from gnnrec.train.checkpoint import load_checkpoint, save_checkpoint
+from gnnrec.train.coldsim import ColdStartSimulator
 from gnnrec.train.config import dump_config, resolve
 from gnnrec.train.context import (RunError, make_context, pick_device, seed_everything,
                                   set_threads, text_features)
@@ -161,6 +163,13 @@ class Trainer:
         self.amp = bool(t["amp"]) and device.type == "cuda"
         item_dom = torch.as_tensor(ds.item_domain(), device=device)
         self.item_domain = item_dom
+        self.cold_sim: ColdStartSimulator | None = None
+        if float(t["cold_sim"]) > 0:
+            if not model.supports_cold_sim:
+                raise RunError(f"train.cold_sim={t['cold_sim']}: model {model.name!r} does not support "
+                               f"simulated cold start (cd-lightgcn and cd-lightgcn-text do); set "
+                               f"train.cold_sim=0")
+            self.cold_sim = ColdStartSimulator(ds, float(t["cold_sim"]))
 
     # ---- one step ---------------------------------------------------------------
     def _ranking_loss(self, batch: Batch) -> torch.Tensor:
@@ -186,6 +195,16 @@ class Trainer:
         gen = _epoch_generator(int(self.cfg["seed"]), si, epoch, self.device)
         torch.manual_seed(int(self.cfg["seed"]) * 7919 + si * 101 + epoch)   # model-internal randomness
         self.model.train()
+        if self.cold_sim is not None:
+            self.model.simulate_cold(self.cold_sim.keep_mask(gen))
+        try:
+            return self._epoch_steps(stage, epoch, gen, opt, bar_post)
+        finally:
+            if self.cold_sim is not None:
+                self.model.simulate_cold(None)
+
+    def _epoch_steps(self, stage: str, epoch: int, gen: torch.Generator, opt: torch.optim.Optimizer,
+                     bar_post: str) -> tuple[float, int]:
         custom = self.model.stage_batches(stage, epoch, gen)
         total, count, pairs = 0.0, 0, 0
         if custom is None:

@@ -144,3 +144,17 @@ def test_softmax_loss_masks_inbatch_candidates():
     assert torch.allclose(masked, plain)
     unmasked = softmax_loss(u, p, n, 1.0, cand, torch.tensor([[True]]))
     assert unmasked > plain + 3
+
+
+def test_dropped_negatives_leave_the_loss():
+    """neg_ok=False removes a negative: BPR averages the kept terms, softmax masks the logit."""
+    from gnnrec.train.losses import bpr_loss
+
+    u = torch.tensor([[1.0, 0.0], [0.0, 1.0]])
+    p = torch.tensor([[1.0, 0.0], [0.0, 1.0]])
+    n = torch.tensor([[[0.0, 1.0], [9.0, 0.0]], [[1.0, 0.0], [0.0, 9.0]]])
+    ok = torch.tensor([[True, False], [True, False]])
+    kept = n[:, :1]
+    assert torch.allclose(bpr_loss(u, p, n, ok), bpr_loss(u, p, kept))
+    assert torch.allclose(softmax_loss(u, p, n, 0.5, neg_ok=ok), softmax_loss(u, p, kept, 0.5))
+    assert bpr_loss(u, p, n) > bpr_loss(u, p, n, ok) + 1

@@ -89,3 +89,37 @@ def test_auto_mode_uses_the_estimator(tmp_path, syn, monkeypatch):
 def test_unsupported_model_in_minibatch_mode_is_a_clear_error(tmp_path, syn):
     with pytest.raises(RunError, match="supports"):
         _run(tmp_path, syn, "mf", "minibatch", model="mf", epochs=1)
+
+
+def test_minibatch_negatives_that_are_train_positives_leave_the_loss(tmp_path, monkeypatch):
+    """On a dense tiny dataset many uniform negatives are positives: exactly those are masked."""
+    import gnnrec.train.minibatch as mb
+    from gnnrec.train.sampling import NegativeSampler
+    from tests.conftest import make_tiny
+    from tests.train.helpers import quick_cfg
+
+    ds = make_tiny()
+    train = set(zip(ds.train["user"].tolist(), ds.train["item"].tolist()))
+    seen: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = []
+    masks: list[torch.Tensor] = []
+    real_pos, real_bpr = NegativeSampler.is_positive, mb.bpr_loss
+
+    def spy_pos(self, users, items):
+        out = real_pos(self, users, items)
+        seen.append((users.expand_as(items).reshape(-1), items.reshape(-1), out.reshape(-1)))
+        return out
+
+    def spy_bpr(u, p, n, neg_ok=None):
+        masks.append(neg_ok)
+        return real_bpr(u, p, n, neg_ok)
+
+    monkeypatch.setattr(NegativeSampler, "is_positive", spy_pos)
+    monkeypatch.setattr(mb, "bpr_loss", spy_bpr)
+    train_run(quick_cfg(tmp_path, "mb", epochs=1, mode="minibatch", fanouts=[4, 4], negatives=3),
+              ds=ds, progress=False, export=False)
+    users = torch.cat([s[0] for s in seen]).tolist()
+    items = torch.cat([s[1] for s in seen]).tolist()
+    flagged = torch.cat([s[2] for s in seen]).tolist()
+    assert flagged == [(u, i) in train for u, i in zip(users, items)]   # global ids, right answer
+    assert 0 < sum(flagged) < len(flagged)
+    assert all(m is not None for m in masks) and sum(int((~m).sum()) for m in masks) == sum(flagged)
