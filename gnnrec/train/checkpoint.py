@@ -2,7 +2,9 @@
 
 Tensor names: ``model.<state_dict key>`` and ``optim.<param index>.<state key>``.
 Metadata (strings): ``model`` (registry name), ``dataset`` (name),
-``fingerprint`` (:meth:`Dataset.fingerprint`), ``state`` (JSON trainer state).
+``fingerprint`` (:meth:`Dataset.fingerprint`), ``state`` (JSON trainer state),
+``optim_scalars`` (JSON list of the ``optim.*`` entries that were Python numbers,
+e.g. SparseAdam's step count: restored as numbers, so a resumed run is exact).
 Writes are atomic (temp file + rename), so a run killed while saving keeps
 its previous checkpoint.
 """
@@ -32,13 +34,16 @@ def save_checkpoint(path: str | os.PathLike, model: torch.nn.Module, model_name:
     path.parent.mkdir(parents=True, exist_ok=True)
     tensors = {f"model.{k}": v.detach().to("cpu").contiguous().clone()
                for k, v in model.state_dict().items()}
+    scalars: list[str] = []        # optimiser state kept as Python numbers (e.g. SparseAdam's step)
     if optimizer is not None:
         for i, st in optimizer.state_dict()["state"].items():
             for k, v in st.items():
+                if not torch.is_tensor(v):
+                    scalars.append(f"optim.{i}.{k}")
                 t = v if torch.is_tensor(v) else torch.tensor(v)
                 tensors[f"optim.{i}.{k}"] = t.detach().to("cpu").contiguous().clone()
     meta = {"model": model_name, "dataset": ds.name, "fingerprint": _fingerprint(ds),
-            "state": json.dumps(state or {})}
+            "state": json.dumps(state or {}), "optim_scalars": json.dumps(scalars)}
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     save_file(tensors, str(tmp), metadata=meta)
     os.replace(tmp, path)
@@ -91,10 +96,11 @@ def load_checkpoint(path: str | os.PathLike, model: torch.nn.Module, model_name:
     if optimizer is not None:
         sd = optimizer.state_dict()
         state: dict[int, dict[str, torch.Tensor]] = {}
+        scalars = set(json.loads(meta.get("optim_scalars", "[]")))
         for k, v in tensors.items():
             if k.startswith("optim."):
                 _, i, name = k.split(".", 2)
-                state.setdefault(int(i), {})[name] = v
+                state.setdefault(int(i), {})[name] = v.item() if k in scalars else v
         sd["state"] = state
         optimizer.load_state_dict(sd)
     return json.loads(meta.get("state", "{}"))

@@ -33,7 +33,10 @@ One mini-batch step (models: the joint LightGCN family ``cd-lightgcn``,
    * HGT: the model's own ``HGTConv`` layers on the subgraph's
      ``edge_index_dict`` with layer-0 rows of its nodes.
 3. Loss on the seed rows: BPR or sampled softmax + L2 of their layer-0 rows
-   (as in full-graph training); Adam step.
+   (as in full-graph training); an Adam step. The ID embedding tables get
+   sparse gradients and a row-sparse ("lazy") Adam (:mod:`gnnrec.train.optim`),
+   so a step costs O(rows it touches), not O(all nodes); under DDP they stay
+   dense (gradients are all-reduced dense).
 
 Evaluation uses layer-wise full inference: every layer is computed for all
 nodes before the next (LightGCN: one sparse product per layer; HGT:
@@ -47,7 +50,8 @@ import logging
 from typing import Any
 
 import torch
-from torch import Tensor
+import torch.nn.functional as F
+from torch import Tensor, nn
 from tqdm.auto import tqdm
 
 from gnnrec.data.schema import Dataset
@@ -65,13 +69,26 @@ USER = "user"
 SUPPORTED = ("cd-lightgcn", "cd-lightgcn-text", "hgt")
 
 
-def _lightgcn_rows(model: Recommender, uid: Tensor, iid: Tensor) -> tuple[Tensor, Tensor]:
+def _rows(table: Tensor, idx: Tensor, sparse: bool) -> Tensor:
+    """``table[idx]``; with ``sparse`` the table's gradient is a sparse row tensor
+    (:mod:`gnnrec.train.optim`)."""
+    return F.embedding(idx, table, sparse=True) if sparse else table[idx]
+
+
+def id_tables(model: Recommender) -> list[nn.Parameter]:
+    """The ID embedding tables a mini-batch step reads only a few rows of."""
+    names = ("user0", "item_id") if model.name == "hgt" else ("user_emb", "item_emb")
+    return [t for t in (getattr(model, n, None) for n in names) if isinstance(t, nn.Parameter)]
+
+
+def _lightgcn_rows(model: Recommender, uid: Tensor, iid: Tensor,
+                   sparse: bool = False) -> tuple[Tensor, Tensor]:
     """Layer-0 rows of users ``uid`` and global items ``iid`` of a LightGCN-family model."""
-    u = model.user_emb[uid]
+    u = _rows(model.user_emb, uid, sparse)
     if model.uses_text and model.cfg["user_text"]:
         u = u + model.user_proj(model.user_text[uid])
     if not model.uses_text:
-        return u, model.item_emb[iid]
+        return u, _rows(model.item_emb, iid, sparse)
     if len(model.item_proj) == 1:
         i = model.item_proj[0](model.text[iid])
     else:
@@ -81,18 +98,20 @@ def _lightgcn_rows(model: Recommender, uid: Tensor, iid: Tensor) -> tuple[Tensor
             m = (dom == d).nonzero(as_tuple=True)[0]
             i = i.index_put((m,), proj(model.text[iid[m]]))
     if model.item_emb is not None:
-        i = i + model.item_emb[iid] * model.item_id_mask[iid]
+        i = i + _rows(model.item_emb, iid, sparse) * model.item_id_mask[iid]
     return u, i
 
 
-def _hgt_rows(model: Recommender, t: str, gid: Tensor) -> Tensor:
+def _hgt_rows(model: Recommender, t: str, gid: Tensor, sparse: bool = False) -> Tensor:
     """Layer-0 rows of node type ``t`` (global ids ``gid``) of an HGT model."""
     if t == USER:
-        return model.user0[gid]
+        return _rows(model.user0, gid, sparse)
     if not model.use_text:
-        return model.item_id[gid]
+        return _rows(model.item_id, gid, sparse)
     x = model.proj[t](model.text[gid])
-    return x + model.item_id[gid] if model.item_id is not None else x
+    if model.item_id is None:
+        return x
+    return x + _rows(model.item_id, gid, sparse) * model.item_id_mask[gid]
 
 
 class SubgraphModel:
@@ -103,6 +122,7 @@ class SubgraphModel:
             raise RunError(f"train.mode=minibatch supports {list(SUPPORTED)}, not {model.name!r}; "
                            f"train it with train.mode=full")
         self.model = model
+        self.sparse = False        # ID-table rows with sparse gradients (MiniBatchTrainer sets it)
         self.kind = "hgt" if model.name == "hgt" else "lightgcn"
         self.item_types = [f"item_{d}" for d in ds.domains]
         dev = next(model.parameters()).device
@@ -125,7 +145,7 @@ class SubgraphModel:
         for t in types:
             off[t], n = n, n + len(n_id[t])
         items = torch.cat([n_id[t] for t in self.item_types])
-        u0, i0 = _lightgcn_rows(m, n_id[USER], items)
+        u0, i0 = _lightgcn_rows(m, n_id[USER], items, self.sparse)
         x = torch.cat([u0, i0])
         deg = torch.cat([self.deg_user[n_id[USER]], self.deg_item[items]])
         layers = m.layers
@@ -157,7 +177,7 @@ class SubgraphModel:
 
     def _hgt(self, b) -> tuple[dict[str, Tensor], dict[str, Tensor]]:
         m = self.model
-        h = {t: _hgt_rows(m, t, b[t].n_id) for t in m.node_types}
+        h = {t: _hgt_rows(m, t, b[t].n_id, self.sparse) for t in m.node_types}
         layer0 = dict(h)
         edges = {et: b[et].edge_index for et in m.edge_types}
         outs = [h]
@@ -228,6 +248,10 @@ class MiniBatchTrainer(Trainer):
 
         graph = graph if graph is not None else model_graph(model, ds, device)
         self.sub = SubgraphModel(model, ds, graph)
+        from gnnrec.train import distributed
+        if shard[1] == 1 and not distributed.active():   # DDP all-reduces dense gradients only
+            self.sub.sparse = True
+            self.sparse_tables = id_tables(model)
         data = graph.hetero
         fanouts = [int(f) for f in (self.t.get("fanouts") or [10, 5, 5])]
         layers = int(model.cfg.get("layers", len(fanouts)))

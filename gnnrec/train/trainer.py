@@ -49,6 +49,7 @@ from gnnrec.train.config import dump_config, resolve
 from gnnrec.train.context import (RunError, make_context, pick_device, seed_everything,
                                   set_threads, text_features)
 from gnnrec.train.losses import bpr_loss, l2_penalty, softmax_loss
+from gnnrec.train.optim import make_optimizer
 from gnnrec.train.sampling import NegativeSampler, PositiveSampler
 from gnnrec.utils.files import atomic_write_text, write_json
 
@@ -163,6 +164,7 @@ class Trainer:
         self.amp = bool(t["amp"]) and device.type == "cuda"
         item_dom = torch.as_tensor(ds.item_domain(), device=device)
         self.item_domain = item_dom
+        self.sparse_tables: list[torch.nn.Parameter] = []   # get sparse gradients (gnnrec.train.optim)
         self.cold_sim: ColdStartSimulator | None = None
         if float(t["cold_sim"]) > 0:
             if not model.supports_cold_sim:
@@ -307,7 +309,7 @@ class Trainer:
         params = list(self.model.stage_parameters(stage))
         if not params:
             raise RunError(f"model {self.model.name!r} has no trainable parameters in stage {stage!r}")
-        return torch.optim.Adam(params, lr=float(self.t["lr"]))
+        return make_optimizer(params, float(self.t["lr"]), sparse=self.sparse_tables)
 
 
 def _peek_state(path: Path) -> str:
