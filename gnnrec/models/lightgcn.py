@@ -15,6 +15,17 @@ Final embeddings ``E = sum_l w_l A_hat^l E0`` (``layers``; mean by default).
 The joint models support simulated cold start (``train.cold_sim``): in training
 mode ``A_hat`` and ``tbar_u`` come from the epoch's kept train rows only.
 
+Domain popularity head (joint models, ``pop_bias: true``): D extra columns
+(D = number of domains) keep the score an inner product::
+
+    U'[u] = [U[u], w_{a(u,1),1}, .., w_{a(u,D),D}]     V'[i] = [V[i], 0, .., f_i, .., 0]
+    score = U[u] . V[i] + w_{a(u,d),d} f_i             (d = domain of i)
+
+with ``f_i = log(1 + deg_i) / max_{j in d} log(1 + deg_j)`` (train degree) and
+two learned weights per domain, ``a(u, d)`` = whether ``u`` has train items in
+``d``: users without history in a domain (cold) get their own popularity
+weight, learned from the simulated cold users of ``train.cold_sim``.
+
 * ``cd-lightgcn`` / ``cd-lightgcn-text``: the joint cross-domain graph, one
   user node per user (bridge users carry preferences across domains).
 * ``lightgcn`` / ``lightgcn-text``: single-domain LightGCN per domain --
@@ -39,6 +50,7 @@ from gnnrec.models.base import Batch, ModelContext, Recommender, init_embedding
 from gnnrec.models.domain_blocks import block_layout
 
 _BASE: dict[str, Any] = {"dim": 64, "layers": 3, "init_std": 0.1, "layer_weights": None}
+_JOINT: dict[str, Any] = {"pop_bias": False}
 _TEXT: dict[str, Any] = {"text_proj": "linear", "user_text": True, "domain_heads": False,
                          "item_id": True}
 
@@ -77,8 +89,37 @@ class _LightGCNBase(Recommender):
         self._ctx = ctx
         self._train_adj: torch.Tensor | None = None       # simulate_cold: epoch graph
         self._train_user_text: torch.Tensor | None = None
+        self._train_active: torch.Tensor | None = None
         if self.uses_text:
             self._init_text(ctx, item_dom)
+        self.pop_bias = bool(cfg.get("pop_bias", False))
+        if self.pop_bias:
+            self._init_pop_bias(ctx, item_dom)
+
+    # ---- domain popularity head ---------------------------------------------------
+    def _init_pop_bias(self, ctx: ModelContext, item_dom: np.ndarray) -> None:
+        n_dom = len(ctx.ds.domains)
+        f = np.log1p(ctx.graph.item_degree.astype(np.float64))
+        feat = np.zeros((self.n_items, n_dom), np.float32)
+        for d in range(n_dom):
+            m = item_dom == d
+            feat[m, d] = f[m] / max(f[m].max(initial=0.0), 1e-12)
+        self.register_buffer("pop_feat", torch.from_numpy(feat).to(ctx.device), persistent=False)
+        self.register_buffer("user_active", self._active(None), persistent=False)
+        self.pop_w = nn.Parameter(torch.zeros(2, n_dom))       # row 0: active in d, row 1: cold
+
+    def _active(self, keep: np.ndarray | None) -> torch.Tensor:
+        """(n_users, D) bool: the user has train rows (kept rows) in domain d."""
+        g = self._ctx.graph
+        users, doms = (g.users, g.domains) if keep is None else (g.users[keep], g.domains[keep])
+        act = np.zeros((self.n_users, len(self._ctx.ds.domains)), dtype=bool)
+        act[users, doms] = True
+        return torch.from_numpy(act).to(self.user_emb.device)
+
+    def _with_pop(self, users: torch.Tensor, items: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        act = self._train_active if self.training and self._train_active is not None else self.user_active
+        cols = torch.where(act, self.pop_w[0], self.pop_w[1]).to(users.dtype)
+        return torch.cat([users, cols], 1), torch.cat([items, self.pop_feat.to(items.dtype)], 1)
 
     # ---- text part ------------------------------------------------------------
     def _init_text(self, ctx: ModelContext, item_dom: np.ndarray) -> None:
@@ -115,8 +156,10 @@ class _LightGCNBase(Recommender):
             raise NotImplementedError(f"model {self.name!r} has no cross-domain edges: "
                                       f"train.cold_sim needs a joint model (cd-lightgcn*)")
         if keep is None:
-            self._train_adj = self._train_user_text = None
+            self._train_adj = self._train_user_text = self._train_active = None
             return
+        if self.pop_bias:
+            self._train_active = self._active(keep)
         g = self._ctx.graph
         a = joint_adjacency(g.users[keep], g.items[keep], self.n_users, self.n_items)
         self._train_adj = to_torch_csr(a, self.user_emb.device)
@@ -155,7 +198,7 @@ class _LightGCNBase(Recommender):
         out = propagate(adj, e0, self.layers, self.layer_weights)
         users, items = out[: self.n_user_nodes], out[self.n_user_nodes:]
         if self.joint:
-            return users, items
+            return self._with_pop(users, items) if self.pop_bias else (users, items)
         return block_layout(users.view(self.n_domains, self.n_users, self.dim), items,
                             self.item_domain)
 
@@ -170,6 +213,7 @@ class CDLightGCN(_LightGCNBase):
     name = "cd-lightgcn"
     joint = True
     supports_cold_sim = True
+    defaults = {**_BASE, **_JOINT}
 
 
 class LightGCN(_LightGCNBase):
@@ -183,7 +227,7 @@ class CDLightGCNText(_LightGCNBase):
     supports_cold_sim = True
     uses_text = True
     needs_text = True
-    defaults = {**_BASE, **_TEXT}
+    defaults = {**_BASE, **_JOINT, **_TEXT}
 
 
 class LightGCNText(_LightGCNBase):

@@ -121,6 +121,8 @@ class SubgraphModel:
         if model.name not in SUPPORTED:
             raise RunError(f"train.mode=minibatch supports {list(SUPPORTED)}, not {model.name!r}; "
                            f"train it with train.mode=full")
+        if model.cfg.get("pop_bias"):
+            raise RunError("model.pop_bias has no mini-batch path; use train.mode=full")
         self.model = model
         self.sparse = False        # ID-table rows with sparse gradients (MiniBatchTrainer sets it)
         self.kind = "hgt" if model.name == "hgt" else "lightgcn"

@@ -158,3 +158,35 @@ def test_dropped_negatives_leave_the_loss():
     assert torch.allclose(bpr_loss(u, p, n, ok), bpr_loss(u, p, kept))
     assert torch.allclose(softmax_loss(u, p, n, 0.5, neg_ok=ok), softmax_loss(u, p, kept, 0.5))
     assert bpr_loss(u, p, n) > bpr_loss(u, p, n, ok) + 1
+
+
+def test_pop_bias_head_is_an_exact_inner_product(tiny):
+    """score = U . V + w_{active(u, d), d} * f_i, as one inner product of the exported vectors."""
+    torch.manual_seed(0)
+    plain = build_model(_ctx(tiny, "cd-lightgcn-text"))
+    torch.manual_seed(0)
+    m = build_model(_ctx(tiny, "cd-lightgcn-text", pop_bias=True))
+    with torch.no_grad():
+        m.pop_w.copy_(torch.tensor([[0.5, 0.7], [2.0, 3.0]]))
+    u0, v0 = plain.embeddings()
+    u, v = m.embeddings()
+    n_dom = len(tiny.domains)
+    assert u.shape[1] == u0.shape[1] + n_dom
+    assert torch.allclose(u[:, :-n_dom], u0) and torch.allclose(v[:, :-n_dom], v0)
+    tr = tiny.train
+    deg = np.bincount(tr["item"], minlength=tiny.n_items)
+    dom = tiny.item_domain()
+    cold_user = int(tiny.valid.loc[tiny.valid["scenario"] == "cold", "user"].iloc[0])
+    cold_dom = int(tiny.valid.loc[(tiny.valid["scenario"] == "cold") & (tiny.valid["user"] == cold_user),
+                                  "domain"].iloc[0])
+    for i in range(tiny.n_items):
+        d = dom[i]
+        f = np.log1p(deg[i]) / np.log1p(deg[dom == d]).max()
+        w = m.pop_w[1 if d == cold_dom else 0, d].item()
+        assert abs((u[cold_user] @ v[i] - u0[cold_user] @ v0[i]).item() - w * f) < 1e-5
+    # simulated cold start switches the user's weight to the cold one
+    keep = ~((tr["user"] == 5) & (tr["domain"] == 0)).to_numpy()
+    m.train()
+    m.simulate_cold(keep)
+    us, _ = m()
+    assert us[5, -n_dom].item() == pytest.approx(2.0) and us[5, -n_dom + 1].item() == pytest.approx(0.7)
