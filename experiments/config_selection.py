@@ -1,0 +1,117 @@
+"""Configuration sweep with selection on the validation split only.
+
+Trains each candidate (a base YAML config + dotted overrides) once, then
+writes ``results/selection-<dataset>/table.md`` and ``selection.csv``: the
+validation selection score (mean NDCG@20 over the four domain x scenario
+groups, the trainer's early-stopping score) and the best epoch of every
+candidate, and its test NDCG@20 / Recall@20 per group. The candidate with the
+highest validation score is marked; test numbers are shown for the record and
+never used to choose. Runs live under ``--runs-dir`` (resumable: a candidate
+whose ``summary.json`` exists is read, not retrained).
+
+    python experiments/config_selection.py --study amazon-ao            # the amazon-ao sweep
+    python experiments/config_selection.py --study amazon-ao --list     # the candidates only
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+# study -> (base config, overrides that restore the pre-selection starting point, dataset label,
+#           [(candidate name, overrides)])
+STUDIES: dict[str, tuple[str, list[str], str, list[tuple[str, list[str]]]]] = {
+    "amazon-ao": ("configs/amazon_ao/cd_lightgcn_text.yaml", ["train.cold_sim=0", "train.reg=0.0001"],
+                  "amazon-ao", [
+        ("aot_base", []),
+        ("aot_sm", ["train.loss=softmax", "train.negatives=64", "train.temperature=0.1"]),
+        ("aot_cs5", ["train.cold_sim=0.5"]),
+        ("aot_cs10", ["train.cold_sim=1.0"]),
+        ("aot_cs5_sm", ["train.cold_sim=0.5", "train.loss=softmax", "train.negatives=64",
+                        "train.temperature=0.1"]),
+        ("aot_cs5_l4", ["train.cold_sim=0.5", "model.layers=4"]),
+        ("aot_cs5_d128", ["train.cold_sim=0.5", "model.dim=128"]),
+        ("aot_cs5_neg4", ["train.cold_sim=0.5", "train.negatives=4"]),
+        ("aot_cs5_noid", ["train.cold_sim=0.5", "model.item_id=false"]),
+        ("aot_cs5_reg", ["train.cold_sim=0.5", "train.reg=0.001"]),
+        ("aot_cs5_pb", ["train.cold_sim=0.5", "model.pop_bias=true"]),
+        ("aot_cs5_reg_e60", ["train.cold_sim=0.5", "train.reg=0.001", "train.epochs=60"]),
+    ]),
+}
+METRICS = (("ndcg", 20), ("recall", 20))
+
+
+def _run(base: str, name: str, overrides: list[str], runs_dir: Path, threads: int | None) -> Path:
+    from gnnrec.train import load_config, train_run
+
+    run_dir = runs_dir / name
+    if (run_dir / "summary.json").is_file():
+        return run_dir
+    extra = [f"name={name}", f"runs_dir={runs_dir}"] + ([f"train.threads={threads}"] if threads else [])
+    cfg = load_config(ROOT / base, overrides + extra)
+    train_run(cfg, overwrite=True, progress=False, export=False)
+    return run_dir
+
+
+def _row(run_dir: Path) -> dict:
+    summary = json.loads((run_dir / "summary.json").read_text())
+    events = [json.loads(x) for x in (run_dir / "log.jsonl").read_text().splitlines()]
+    best = max((e for e in events if e.get("event") == "epoch" and "score" in e), key=lambda e: e["score"])
+    row = {"valid": summary["best_valid"], "best_epoch": best["epoch"]}
+    with open(run_dir / "test" / "metrics.csv", newline="") as f:
+        for rec in csv.DictReader(f):
+            if rec["scenario"] in ("warm", "cold") and (rec["metric"], int(rec["k"])) in METRICS:
+                row[f"{rec['domain']}/{rec['scenario']} {rec['metric']}@{rec['k']}"] = float(rec["value"])
+    return row
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--study", choices=sorted(STUDIES), default="amazon-ao")
+    p.add_argument("--runs-dir", default=str(ROOT / "runs" / "selection"))
+    p.add_argument("--threads", type=int, default=None)
+    p.add_argument("--list", action="store_true", help="print the candidates and exit")
+    a = p.parse_args()
+    base, start, label, cands = STUDIES[a.study]
+    if a.list:
+        for name, ov in cands:
+            print(name, " ".join(start + ov))
+        return
+    runs_dir = Path(a.runs_dir)
+    rows = []
+    for name, ov in cands:
+        rows.append({"candidate": name, "overrides": " ".join(ov) or "(base)",
+                     **_row(_run(base, name, start + ov, runs_dir, a.threads))})
+    best = max(rows, key=lambda r: r["valid"])
+    cols = sorted({k for r in rows for k in r if "@" in k})
+    out = ROOT / "results" / f"selection-{label}"
+    out.mkdir(parents=True, exist_ok=True)
+    with open(out / "selection.csv", "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=["candidate", "overrides", "valid", "best_epoch", *cols])
+        w.writeheader()
+        w.writerows(rows)
+    lines = [f"### Configuration selection on `{label}` (valid only)", "",
+             f"Base config `{base}` with `{' '.join(start)}` (the starting point before this sweep), "
+             f"then each candidate's overrides; one seed (0) per candidate. `valid` = mean NDCG@20 over the four "
+             "validation groups (the early-stopping score); the selected candidate (highest `valid`) is "
+             "in bold. Test columns are for the record only (NDCG@20 / Recall@20).", "",
+             "| candidate | overrides | valid | epoch | " + " | ".join(c.split(" ")[0] for c in cols[::2]) + " |",
+             "|---|---|---|---|" + "---|" * (len(cols) // 2)]
+    groups = sorted({c.split(" ")[0] for c in cols})
+    for r in rows:
+        name = f"**{r['candidate']}**" if r is best else r["candidate"]
+        cells = [f"{r.get(g + ' ndcg@20', float('nan')):.4f} / {r.get(g + ' recall@20', float('nan')):.4f}"
+                 for g in groups]
+        lines.append(f"| {name} | `{r['overrides']}` | {r['valid']:.4f} | {r['best_epoch']} | "
+                     + " | ".join(cells) + " |")
+    lines += ["", f"Reproduce: `python experiments/config_selection.py --study {a.study}`"]
+    (out / "table.md").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
