@@ -170,7 +170,7 @@ def _measure_one(args: argparse.Namespace) -> None:
     run_dir = Path(tempfile.mkdtemp())
     cls = MiniBatchTrainer if mode == "minibatch" else Trainer
     trainer = cls(model, ds, cfg, run_dir, dev, progress=False)
-    opt = torch.optim.Adam(model.parameters(), lr=5e-3)
+    opt = trainer._optimizer("main")            # the trainer's own (row-sparse Adam in mini-batch mode)
     steps = math.ceil(len(ds.train) / batch)
     times = _time_steps(trainer, opt, args.steps + 1, mode)
     step_s = float(np.median([w for w, _ in times[1:]]))
