@@ -5,6 +5,12 @@ from __future__ import annotations
 import argparse
 
 from gnnrec.models.registry import MODELS
+from gnnrec.train.config import SCHEMA
+
+
+def _section_keys(section: str) -> str:
+    """``"train"`` -> "epochs (30), batch_size (16384), ..." from the config schema."""
+    return ", ".join(f"{k.split('.', 1)[1]} ({SCHEMA[k][0]})" for k in SCHEMA if k.startswith(section + "."))
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -23,7 +29,11 @@ def register(sub: argparse._SubParsersAction) -> None:
                "  gnnrec train - dataset=ml1m-cd model.name=mf name=my_mf     # no file: defaults\n\n"
                f"models: {', '.join(sorted(MODELS))}\n"
                "keys: name, dataset, seed, device, runs_dir, text.*, model.* (per model), train.*, "
-               "eval.*, export.*\n(an unknown key is an error that lists the valid ones)")
+               "eval.*, export.*\n(an unknown key is an error that lists the valid ones)\n\n"
+               f"train.* keys (default): {_section_keys('train')}\n"
+               "  cold_sim: share of bridge users whose one domain is hidden from the graph each "
+               "epoch (simulated cross-domain cold start; cd-lightgcn*)\n"
+               f"eval.* keys (default): {_section_keys('eval')}")
     p.add_argument("config", help="YAML config file, or '-' for the built-in defaults")
     p.add_argument("overrides", nargs="*", metavar="KEY=VALUE",
                    help="dotted overrides, e.g. train.epochs=30 model.layers=2 seed=1")
