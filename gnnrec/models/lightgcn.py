@@ -15,16 +15,10 @@ Final embeddings ``E = sum_l w_l A_hat^l E0`` (``layers``; mean by default).
 The joint models support simulated cold start (``train.cold_sim``): in training
 mode ``A_hat`` and ``tbar_u`` come from the epoch's kept train rows only.
 
-Domain popularity head (joint models, ``pop_bias: true``): D extra columns
-(D = number of domains) keep the score an inner product::
-
-    U'[u] = [U[u], w_{a(u,1),1}, .., w_{a(u,D),D}]     V'[i] = [V[i], 0, .., f_i, .., 0]
-    score = U[u] . V[i] + w_{a(u,d),d} f_i             (d = domain of i)
-
-with ``f_i = log(1 + deg_i) / max_{j in d} log(1 + deg_j)`` (train degree) and
-two learned weights per domain, ``a(u, d)`` = whether ``u`` has train items in
-``d``: users without history in a domain (cold) get their own popularity
-weight, learned from the simulated cold users of ``train.cold_sim``.
+Domain popularity head (joint models, ``pop_bias: true``):
+:class:`gnnrec.models.pop_head.DomainPopularityHead`; the activity ``a(u, d)``
+follows the simulated cold start of ``train.cold_sim``, so cold users' own
+popularity weight is learned from the simulated cold users.
 
 * ``cd-lightgcn`` / ``cd-lightgcn-text``: the joint cross-domain graph, one
   user node per user (bridge users carry preferences across domains).
@@ -48,6 +42,7 @@ from torch import nn
 from gnnrec.graph import joint_adjacency, propagate, to_torch_csr
 from gnnrec.models.base import Batch, ModelContext, Recommender, init_embedding
 from gnnrec.models.domain_blocks import block_layout
+from gnnrec.models.pop_head import DomainPopularityHead, active_domains
 
 _BASE: dict[str, Any] = {"dim": 64, "layers": 3, "init_std": 0.1, "layer_weights": None}
 _JOINT: dict[str, Any] = {"pop_bias": False}
@@ -98,28 +93,17 @@ class _LightGCNBase(Recommender):
 
     # ---- domain popularity head ---------------------------------------------------
     def _init_pop_bias(self, ctx: ModelContext, item_dom: np.ndarray) -> None:
-        n_dom = len(ctx.ds.domains)
-        f = np.log1p(ctx.graph.item_degree.astype(np.float64))
-        feat = np.zeros((self.n_items, n_dom), np.float32)
-        for d in range(n_dom):
-            m = item_dom == d
-            feat[m, d] = f[m] / max(f[m].max(initial=0.0), 1e-12)
-        self.register_buffer("pop_feat", torch.from_numpy(feat).to(ctx.device), persistent=False)
-        self.register_buffer("user_active", self._active(None), persistent=False)
-        self.pop_w = nn.Parameter(torch.zeros(2, n_dom))       # row 0: active in d, row 1: cold
+        self.pop_head = DomainPopularityHead(ctx.graph.item_degree, item_dom, self._active(None))
 
     def _active(self, keep: np.ndarray | None) -> torch.Tensor:
         """(n_users, D) bool: the user has train rows (kept rows) in domain d."""
         g = self._ctx.graph
         users, doms = (g.users, g.domains) if keep is None else (g.users[keep], g.domains[keep])
-        act = np.zeros((self.n_users, len(self._ctx.ds.domains)), dtype=bool)
-        act[users, doms] = True
-        return torch.from_numpy(act).to(self.user_emb.device)
+        return active_domains(users, doms, self.n_users, len(self._ctx.ds.domains), self.user_emb.device)
 
     def _with_pop(self, users: torch.Tensor, items: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        act = self._train_active if self.training and self._train_active is not None else self.user_active
-        cols = torch.where(act, self.pop_w[0], self.pop_w[1]).to(users.dtype)
-        return torch.cat([users, cols], 1), torch.cat([items, self.pop_feat.to(items.dtype)], 1)
+        simulated = self.training and self._train_active is not None
+        return self.pop_head(users, items, self._train_active if simulated else None)
 
     # ---- text part ------------------------------------------------------------
     def _init_text(self, ctx: ModelContext, item_dom: np.ndarray) -> None:

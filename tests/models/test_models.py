@@ -167,7 +167,7 @@ def test_pop_bias_head_is_an_exact_inner_product(tiny):
     torch.manual_seed(0)
     m = build_model(_ctx(tiny, "cd-lightgcn-text", pop_bias=True))
     with torch.no_grad():
-        m.pop_w.copy_(torch.tensor([[0.5, 0.7], [2.0, 3.0]]))
+        m.pop_head.w.copy_(torch.tensor([[0.5, 0.7], [2.0, 3.0]]))
     u0, v0 = plain.embeddings()
     u, v = m.embeddings()
     n_dom = len(tiny.domains)
@@ -182,7 +182,7 @@ def test_pop_bias_head_is_an_exact_inner_product(tiny):
     for i in range(tiny.n_items):
         d = dom[i]
         f = np.log1p(deg[i]) / np.log1p(deg[dom == d]).max()
-        w = m.pop_w[1 if d == cold_dom else 0, d].item()
+        w = m.pop_head.w[1 if d == cold_dom else 0, d].item()
         assert abs((u[cold_user] @ v[i] - u0[cold_user] @ v0[i]).item() - w * f) < 1e-5
     # simulated cold start switches the user's weight to the cold one
     keep = ~((tr["user"] == 5) & (tr["domain"] == 0)).to_numpy()
