@@ -110,7 +110,9 @@ def _hash(cfg: dict[str, Any], fingerprint: str, transform: str | None) -> str:
     from gnnrec.eval import EVALUATOR_VERSION
 
     body = {k: v for k, v in cfg.items() if k not in _NOT_HASHED}
-    body["train"] = {k: v for k, v in body["train"].items() if k != "threads"}
+    # min_epochs 0 computes what runs cached before the key existed computed: same key
+    body["train"] = {k: v for k, v in body["train"].items()
+                     if k != "threads" and not (k == "min_epochs" and v == 0)}
     blob = json.dumps({"config": body, "fingerprint": fingerprint, "evaluator": EVALUATOR_VERSION,
                        "transform": transform}, sort_keys=True, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:10]

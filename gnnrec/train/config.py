@@ -54,6 +54,7 @@ SCHEMA: dict[str, tuple[Any, tuple[type, ...], tuple | None]] = {
     "train.cold_sim": (0.0, _NUM, None),                                 # gnnrec.train.coldsim
     "train.eval_every": (1, (int,), None),
     "train.patience": (5, (int,), None),
+    "train.min_epochs": (0, (int,), None),         # early stopping cannot end training before this
     "train.amp": (True, (bool,), None),
     "train.threads": (None, (int,), None),
     "train.mode": ("auto", (str,), ("auto", "full", "minibatch")),   # gnnrec.train.minibatch
@@ -171,6 +172,9 @@ def resolve(raw: dict[str, Any] | None, overrides: list[str] | None = None, sour
     for k in ("train.epochs", "train.batch_size", "train.negatives", "model.dim"):
         if k in out and out[k] is not None and out[k] < 1:
             raise ConfigError(f"{srcs.get(k, source)}: {k} must be >= 1, got {out[k]}")
+    if out["train.min_epochs"] < 0:
+        raise ConfigError(f"{srcs.get('train.min_epochs', source)}: train.min_epochs must be >= 0, "
+                          f"got {out['train.min_epochs']}")
     if not 0.0 <= out["train.cold_sim"] <= 1.0:
         raise ConfigError(f"{srcs.get('train.cold_sim', source)}: train.cold_sim is the share of bridge "
                           f"users hidden per epoch, in [0, 1]; got {out['train.cold_sim']}")

@@ -20,7 +20,8 @@ graph hides one domain of some bridge users: :mod:`gnnrec.train.coldsim`). Every
 model is scored on the valid split; the selection score is the mean
 ``<metric>@<k>`` over ``select_domains`` x ``select_scenarios`` groups; the
 best checkpoint is kept and training stops after ``patience`` evaluations
-without improvement. All randomness of epoch e comes from a generator seeded
+without improvement, but not before ``min_epochs`` epochs (models that sit on a
+popularity plateau for their first epochs would otherwise stop there). All randomness of epoch e comes from a generator seeded
 by (seed, stage, e), so a run resumed from ``last.safetensors`` replays
 exactly what an uninterrupted run would have done.
 """
@@ -266,7 +267,8 @@ class Trainer:
                 self.model.set_stage(stage)
                 opt = self._optimizer(stage)
             last_val = ""
-            while state["epoch"] < int(self.t["epochs"]) and state["bad"] < int(self.t["patience"]):
+            while state["epoch"] < int(self.t["epochs"]) and (
+                    state["bad"] < int(self.t["patience"]) or state["epoch"] < int(self.t["min_epochs"])):
                 epoch = state["epoch"] + 1
                 t0 = time.perf_counter()
                 loss, pairs = self._run_epoch(stage, si, epoch, opt, last_val)

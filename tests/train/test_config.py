@@ -27,6 +27,7 @@ def test_defaults_overrides_and_model_keys(tmp_path):
     ("train.loss=hinge", "must be one of ['bpr', 'softmax']"),
     ("model.name=gcn9000", "unknown model 'gcn9000'; available:"),
     ("train.epochs", "key=value"),
+    ("train.min_epochs=-1", "train.min_epochs must be >= 0"),
 ])
 def test_bad_overrides(override, needle):
     with pytest.raises(ConfigError) as e:
