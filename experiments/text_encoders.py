@@ -32,6 +32,12 @@ ROOT = Path(__file__).resolve().parents[1]
 MODELS = ["text-only", "cd-lightgcn-text"]
 
 
+def _cell(hit: pd.DataFrame) -> str:
+    """``mean ± std`` over seeds (``mean`` alone for one seed)."""
+    mean, std = hit["mean"].iat[0], hit["std"].iat[0]
+    return f"{mean:.4f}" if pd.isna(std) else f"{mean:.4f} ± {std:.4f}"
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--suite", default="ml1m-cd", choices=["ml1m-cd", "ml100k-cd", "amazon-ao"])
@@ -69,11 +75,11 @@ def main() -> None:
             vals = []
             for d, s in cells:
                 hit = sub[(sub["domain"] == d) & (sub["scenario"] == s)]
-                vals.append(f"{hit['mean'].iat[0]:.4f}" if len(hit) else "–")
+                vals.append(_cell(hit) if len(hit) else "–")
             lines.append(f"| {name} | {model} | " + " | ".join(vals) + " |")
     enc_args = " ".join(f"--encoder {n}={p}" for n, p in encoders)
     text = "\n".join([f"### Text encoder choice on `{args.suite}`", "",
-                      f"Test split, NDCG@20, {args.seeds} seed(s), budget `{args.budget}`; "
+                      f"Test split, NDCG@20 (mean ± std over {args.seeds} seed(s)), budget `{args.budget}`; "
                       "encoders: " + ", ".join(f"{n} = `{p}`" for n, p in encoders) + ".", "",
                       *lines, "",
                       *(["Only one encoder was compared: no second local model folder was "
