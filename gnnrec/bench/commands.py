@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import csv
 import shlex
 import sys
 from pathlib import Path
@@ -60,8 +61,20 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--readme", nargs="?", const="README.md", default=None, metavar="PATH",
                    help="rewrite the generated Results block of README.md from results/ "
                         "(alone, or after a suite)")
+    p.add_argument("--replace-results", action="store_true",
+                   help="let a run with fewer models replace results/<suite>/ (by default it "
+                        "refuses to drop models that the existing tables hold)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=_benchmark)
+
+
+def _dropped_models(summary: Path, models: list[str]) -> list[str]:
+    """Models in an existing ``summary.csv`` that a run of ``models`` would drop from the tables."""
+    if not summary.is_file():
+        return []
+    with summary.open(newline="", encoding="utf-8") as f:
+        held = {row["model"] for row in csv.DictReader(f)}
+    return sorted(held - set(models))
 
 
 def _benchmark(args: argparse.Namespace) -> int:
@@ -77,8 +90,17 @@ def _benchmark(args: argparse.Namespace) -> int:
         # the command that reproduces the numbers (a --report-only rebuild trains nothing)
         argv = [a for a in sys.argv[1:] if a not in ("--report-only", "--quiet")]
         cmd = "gnnrec " + " ".join(shlex.quote(a) for a in argv) if "benchmark" in argv else None
+        models = args.models or list(SUITES[args.suite].default_models)
+        dropped = _dropped_models(Path(args.results_dir) / args.suite / "summary.csv", models)
+        if dropped and not args.replace_results:
+            raise UserError(
+                f"{Path(args.results_dir) / args.suite} holds results of "
+                f"{', '.join(dropped)}, which --models {','.join(models)} would drop from its tables. "
+                f"Add them (finished runs are cached, not retrained): --models "
+                f"{','.join(models + dropped)}; or write elsewhere with --results-dir DIR; "
+                f"or pass --replace-results.")
         try:
-            out = run_suite(args.suite, args.models, args.seeds, args.budget, args.runs_dir,
+            out = run_suite(args.suite, models, args.seeds, args.budget, args.runs_dir,
                             args.results_dir, args.configs, args.overrides,
                             report_only=args.report_only, progress=not args.quiet, command=cmd)
         except (BenchError, ConfigError) as e:

@@ -175,6 +175,14 @@ def test_cli_smoke_suite_ml100k(tmp_path, capsys):
     # (a random ranking of ~700-1000 items gives NDCG@20 around 0.02-0.04 here)
     assert (s[s["model"] == "cd-lightgcn"]["mean"] > 0.15).all(), s
     assert (s[s["model"] == "pop"]["mean"] > 0.15).all(), s
+    # a later run with fewer models would drop mf and cd-lightgcn from the tables: refused
+    # before anything trains, naming the models and the fixes
+    rc = main(["benchmark", "--suite", "ml100k-cd", "--budget", "smoke", "--seeds", "1",
+               "--models", "pop", "--runs-dir", str(tmp_path / "runs"),
+               "--results-dir", str(tmp_path / "results"), "--quiet"])
+    err = capsys.readouterr().err
+    assert rc == 2 and "holds results of cd-lightgcn, mf" in err, err
+    assert "--models pop,cd-lightgcn,mf" in err and "--replace-results" in err
 
 
 def test_keep_bridges_thins_only_warm_bridges():
