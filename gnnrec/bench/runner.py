@@ -38,6 +38,9 @@ log = logging.getLogger(__name__)
 BUDGETS = ("smoke", "full")
 # keys that do not change what a run computes
 _NOT_HASHED = ("name", "runs_dir", "device")
+# train keys added after runs were cached: at these values a run computes what those runs
+# computed, so the key leaves them out and the cache stays valid
+_NEUTRAL_TRAIN = {"min_epochs": 0}
 
 
 class BenchError(ValueError):
@@ -110,9 +113,8 @@ def _hash(cfg: dict[str, Any], fingerprint: str, transform: str | None) -> str:
     from gnnrec.eval import EVALUATOR_VERSION
 
     body = {k: v for k, v in cfg.items() if k not in _NOT_HASHED}
-    # min_epochs 0 computes what runs cached before the key existed computed: same key
     body["train"] = {k: v for k, v in body["train"].items()
-                     if k != "threads" and not (k == "min_epochs" and v == 0)}
+                     if k != "threads" and not (k in _NEUTRAL_TRAIN and v == _NEUTRAL_TRAIN[k])}
     blob = json.dumps({"config": body, "fingerprint": fingerprint, "evaluator": EVALUATOR_VERSION,
                        "transform": transform}, sort_keys=True, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:10]

@@ -8,8 +8,8 @@ With D domains, D extra columns are appended to the final user and item vectors:
 with ``f_i = log(1 + deg_i) / max_{j in d} log(1 + deg_j)`` (train degree) and
 two learned weights per domain; ``a(u, d)`` is whether ``u`` has train items in
 ``d``, so users without history in a domain (cold) get their own popularity
-weight. Models whose aggregation hides node degrees (attention means, as in
-HGT) get the popularity signal LightGCN's symmetric normalisation carries.
+weight. Used by the joint LightGCN models (``pop_bias: true``), which
+switch the activity to the epoch's kept rows under ``train.cold_sim``.
 """
 
 from __future__ import annotations

@@ -21,9 +21,10 @@ model is scored on the valid split; the selection score is the mean
 ``<metric>@<k>`` over ``select_domains`` x ``select_scenarios`` groups; the
 best checkpoint is kept and training stops after ``patience`` evaluations
 without improvement, but not before ``min_epochs`` epochs (models that sit on a
-popularity plateau for their first epochs would otherwise stop there). All randomness of epoch e comes from a generator seeded
-by (seed, stage, e), so a run resumed from ``last.safetensors`` replays
-exactly what an uninterrupted run would have done.
+popularity plateau for their first epochs would otherwise stop there). All
+randomness of epoch e comes from a generator seeded by (seed, stage, e), so a
+run resumed from ``last.safetensors`` replays exactly what an uninterrupted
+run would have done.
 """
 
 from __future__ import annotations

@@ -32,18 +32,19 @@ def test_two_cpu_runs_with_one_seed_are_identical(tmp_path):
     assert not torch.equal(c.model.embeddings()[0], ua)
 
 
-def _epochs_trained(tmp_path, name: str) -> int:
-    log = (tmp_path / "runs" / name / "log.jsonl").read_text().splitlines()
+def _epochs_trained(run_dir) -> int:
+    log = (run_dir / "log.jsonl").read_text().splitlines()
     return sum(json.loads(line)["event"] == "epoch" for line in log)
 
 
 def test_min_epochs_holds_off_early_stopping(tmp_path):
     # lr 0: the validation score never improves after epoch 1, so patience 1 stops at epoch 2
-    train_run(quick_cfg(tmp_path, "stop", epochs=6, lr=0.0, patience=1), progress=False, export=False)
-    assert _epochs_trained(tmp_path, "stop") == 2
-    train_run(quick_cfg(tmp_path, "hold", epochs=6, lr=0.0, patience=1, min_epochs=4),
-              progress=False, export=False)
-    assert _epochs_trained(tmp_path, "hold") == 4
+    stop = train_run(quick_cfg(tmp_path, "stop", epochs=6, lr=0.0, patience=1), progress=False,
+                     export=False)
+    assert _epochs_trained(stop.run_dir) == 2
+    hold = train_run(quick_cfg(tmp_path, "hold", epochs=6, lr=0.0, patience=1, min_epochs=4),
+                     progress=False, export=False)
+    assert _epochs_trained(hold.run_dir) == 4
 
 
 def test_resume_after_kill_mid_epoch_matches_uninterrupted(tmp_path, monkeypatch):
