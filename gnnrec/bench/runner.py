@@ -38,9 +38,10 @@ log = logging.getLogger(__name__)
 BUDGETS = ("smoke", "full")
 # keys that do not change what a run computes
 _NOT_HASHED = ("name", "runs_dir", "device")
-# train keys added after runs were cached: at these values a run computes what those runs
-# computed, so the key leaves them out and the cache stays valid
-_NEUTRAL_TRAIN = {"min_epochs": 0}
+# keys added after runs were cached: at these values a run computes what those runs computed,
+# so the key leaves them out and the cache stays valid
+_NEUTRAL = {"train": {"min_epochs": 0},
+            "model": {"user_id": True, "norm_exp": 0.5, "lexical": False, "lexical_min_df": 2}}
 
 
 class BenchError(ValueError):
@@ -113,8 +114,9 @@ def _hash(cfg: dict[str, Any], fingerprint: str, transform: str | None) -> str:
     from gnnrec.eval import EVALUATOR_VERSION
 
     body = {k: v for k, v in cfg.items() if k not in _NOT_HASHED}
-    body["train"] = {k: v for k, v in body["train"].items()
-                     if k != "threads" and not (k in _NEUTRAL_TRAIN and v == _NEUTRAL_TRAIN[k])}
+    for section, neutral in _NEUTRAL.items():
+        body[section] = {k: v for k, v in body[section].items()
+                         if k != "threads" and not (k in neutral and v == neutral[k])}
     blob = json.dumps({"config": body, "fingerprint": fingerprint, "evaluator": EVALUATOR_VERSION,
                        "transform": transform}, sort_keys=True, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:10]

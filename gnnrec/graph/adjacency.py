@@ -14,7 +14,8 @@ items stay sorted by domain).
 
 Both are symmetric-normalised, ``A_hat = D^-1/2 A D^-1/2`` with ``A`` the 0/1
 symmetric bipartite matrix (duplicates collapsed) and ``D`` its degree matrix
-(isolated nodes keep a zero row). They are built once per run as a torch
+(isolated nodes keep a zero row); ``exponent`` generalises it to
+``D^-g A D^-g`` scaled to spectral radius 1 (:func:`normalized_bipartite`). They are built once per run as a torch
 sparse CSR tensor (float32) and cached by :class:`gnnrec.graph.Graph`.
 
 :func:`propagate` is THE propagation function of the package (every
@@ -40,23 +41,52 @@ import scipy.sparse as sp
 import torch
 
 
-def normalized_bipartite(rows: np.ndarray, cols: np.ndarray, n_rows: int, n_cols: int) -> sp.csr_matrix:
+def normalized_bipartite(rows: np.ndarray, cols: np.ndarray, n_rows: int, n_cols: int,
+                         exponent: float = 0.5) -> sp.csr_matrix:
     """Symmetric-normalised square adjacency of a bipartite graph.
 
     rows: (E,) int row-node indices in [0, n_rows); cols: (E,) int column-node
     indices in [0, n_cols). Returns a scipy CSR (n_rows + n_cols, n_rows + n_cols)
-    float32 matrix ``D^-1/2 [[0, R], [R^T, 0]] D^-1/2`` with R the 0/1 matrix.
+    float32 matrix ``D^-g [[0, R], [R^T, 0]] D^-g / s`` with R the 0/1 matrix,
+    ``g = exponent`` and ``s`` the largest singular value of ``D_u^-g R D_i^-g``
+    (the spectral radius of the square matrix). ``g = 0.5`` is LightGCN's
+    ``D^-1/2 A D^-1/2``, whose spectral radius is already 1 (``s = 1``, not
+    computed); a smaller ``g`` gives paths through high-degree nodes more weight
+    (``g = 0``: raw path counts, scaled), while ``s`` keeps repeated products
+    from growing. Any ``g`` keeps the matrix symmetric.
     """
+    if not 0.0 <= exponent <= 1.0:
+        raise ValueError(f"degree-normalisation exponent must be in [0, 1], got {exponent}")
     r = sp.coo_matrix((np.ones(len(rows), np.float32), (rows, cols)), shape=(n_rows, n_cols)).tocsr()
     r.data[:] = 1.0                                   # collapse duplicate edges
     du = np.asarray(r.sum(axis=1)).ravel()
     di = np.asarray(r.sum(axis=0)).ravel()
-    inv_u = np.where(du > 0, 1.0 / np.sqrt(np.maximum(du, 1)), 0.0).astype(np.float32)
-    inv_i = np.where(di > 0, 1.0 / np.sqrt(np.maximum(di, 1)), 0.0).astype(np.float32)
-    rn = sp.diags(inv_u) @ r @ sp.diags(inv_i)
+    inv_u = np.where(du > 0, np.maximum(du, 1) ** -exponent, 0.0).astype(np.float32)
+    inv_i = np.where(di > 0, np.maximum(di, 1) ** -exponent, 0.0).astype(np.float32)
+    rn = sp.csr_matrix(sp.diags(inv_u) @ r @ sp.diags(inv_i))
+    if exponent != 0.5 and rn.nnz:
+        rn = rn / np.float32(_top_singular_value(rn))
     a = sp.bmat([[None, rn], [rn.T, None]], format="csr", dtype=np.float32)
     a.sort_indices()
     return a
+
+
+def _top_singular_value(m: sp.csr_matrix, iters: int = 200, tol: float = 1e-7) -> float:
+    """Largest singular value of a non-negative sparse matrix (power iteration on m^T m, from
+    the all-ones vector: deterministic, and Perron-Frobenius makes it converge to the top one)."""
+    v = np.ones(m.shape[1], dtype=np.float64) / np.sqrt(m.shape[1])
+    m64, sigma = m.astype(np.float64), 0.0
+    for _ in range(iters):
+        w = m64.T @ (m64 @ v)
+        norm = float(np.linalg.norm(w))
+        if norm == 0.0:
+            return 1.0
+        v = w / norm
+        new = float(np.sqrt(norm))
+        if abs(new - sigma) <= tol * new:
+            return new
+        sigma = new
+    return sigma
 
 
 def to_torch_csr(a: sp.csr_matrix, device: torch.device | str = "cpu") -> torch.Tensor:
@@ -69,15 +99,17 @@ def to_torch_csr(a: sp.csr_matrix, device: torch.device | str = "cpu") -> torch.
     return t.to(device)
 
 
-def joint_adjacency(users: np.ndarray, items: np.ndarray, n_users: int, n_items: int) -> sp.csr_matrix:
+def joint_adjacency(users: np.ndarray, items: np.ndarray, n_users: int, n_items: int,
+                    exponent: float = 0.5) -> sp.csr_matrix:
     """Joint cross-domain graph (one node per user); users/items are (E,) train index arrays."""
-    return normalized_bipartite(users, items, n_users, n_items)
+    return normalized_bipartite(users, items, n_users, n_items, exponent)
 
 
 def domain_adjacency(users: np.ndarray, items: np.ndarray, domains: np.ndarray,
-                     n_users: int, n_items: int, n_domains: int) -> sp.csr_matrix:
+                     n_users: int, n_items: int, n_domains: int, exponent: float = 0.5) -> sp.csr_matrix:
     """Per-domain graphs in one block matrix: user node of (u, d) is ``d * n_users + u``."""
-    return normalized_bipartite(domains * n_users + users, items, n_domains * n_users, n_items)
+    return normalized_bipartite(domains * n_users + users, items, n_domains * n_users, n_items,
+                                exponent)
 
 
 def _spmm(adj: torch.Tensor, x: torch.Tensor) -> torch.Tensor:

@@ -5,10 +5,15 @@ Layer 0 (users then items, (N, dim))::
     ID models:    E0_user[u] = P_u[u],                    E0_item[i] = Q[i]
     text models:  E0_item[i] = W_{d(i)} t_i + m_i Q[i]    (m_i = 0 for items without train
                                                             positives: cold items are text only)
+                                + [lexical] x_i T
                   E0_user[u] = P_u[u] + [user_text] W_u tbar_u
                   (t_i: frozen L2-normalised text embedding; tbar_u: mean text of the
                    user's train items; W_d: one projection, or one per domain with
-                   ``domain_heads``; W: linear or 2-layer MLP, ``text_proj``)
+                   ``domain_heads``; W: linear or 2-layer MLP, ``text_proj``;
+                   x_i: the item's TF-IDF row over the terms of the item texts
+                   (:mod:`gnnrec.text.lexical`, terms in >= ``lexical_min_df`` items),
+                   T: one learned (V, dim) embedding per term -- items of two domains
+                   that share a brand or product word share those rows)
 
 Final embeddings ``E = sum_l w_l A_hat^l E0`` (``layers``; mean by default).
 
@@ -39,15 +44,19 @@ import scipy.sparse as sp
 import torch
 from torch import nn
 
-from gnnrec.graph import joint_adjacency, propagate, to_torch_csr
+from gnnrec.graph import domain_adjacency, joint_adjacency, propagate, to_torch_csr
 from gnnrec.models.base import Batch, ModelContext, Recommender, init_embedding
 from gnnrec.models.domain_blocks import block_layout
 from gnnrec.models.pop_head import DomainPopularityHead, active_domains
+from gnnrec.models.term_bag import TermBag
+from gnnrec.text.features import item_texts
+from gnnrec.text.lexical import lexical_features
 
-_BASE: dict[str, Any] = {"dim": 64, "layers": 3, "init_std": 0.1, "layer_weights": None}
+_BASE: dict[str, Any] = {"dim": 64, "layers": 3, "init_std": 0.1, "layer_weights": None,
+                         "user_id": True, "norm_exp": 0.5}
 _JOINT: dict[str, Any] = {"pop_bias": False}
 _TEXT: dict[str, Any] = {"text_proj": "linear", "user_text": True, "domain_heads": False,
-                         "item_id": True}
+                         "item_id": True, "lexical": False, "lexical_min_df": 2}
 
 
 def _projection(kind: str, t: int, dim: int) -> nn.Module:
@@ -73,23 +82,41 @@ class _LightGCNBase(Recommender):
         self.dim = dim
         self.layers = int(cfg["layers"])
         self.layer_weights = cfg["layer_weights"]
-        self.adj = ctx.graph.joint_adj if self.joint else ctx.graph.domain_adj
+        self.norm_exp = float(cfg["norm_exp"])
+        self.device = ctx.device
+        self._ctx = ctx
+        self.adj = self._adjacency(None)
         self.n_user_nodes = self.n_users * self.n_domains
-        self.user_emb = init_embedding(self.n_user_nodes, dim, std)
+        self.user_emb = init_embedding(self.n_user_nodes, dim, std) if cfg["user_id"] else None
         item_dom = ds.item_domain()
         self.register_buffer("item_domain", torch.from_numpy(item_dom.astype(np.int64)), persistent=False)
         use_item_id = not self.uses_text or bool(cfg["item_id"])
         self.item_emb = init_embedding(self.n_items, dim, std) if use_item_id else None
         self._e0: torch.Tensor | None = None
-        self._ctx = ctx
         self._train_adj: torch.Tensor | None = None       # simulate_cold: epoch graph
         self._train_user_text: torch.Tensor | None = None
         self._train_active: torch.Tensor | None = None
+        self.term_bag: TermBag | None = None
         if self.uses_text:
             self._init_text(ctx, item_dom)
         self.pop_bias = bool(cfg.get("pop_bias", False))
         if self.pop_bias:
             self._init_pop_bias(ctx, item_dom)
+
+    def _adjacency(self, keep: np.ndarray | None) -> torch.Tensor:
+        """Normalised adjacency of the train rows (where ``keep``) with exponent ``norm_exp``;
+        the full graph at the default exponent is the one cached by :class:`gnnrec.graph.Graph`."""
+        g = self._ctx.graph
+        if keep is None and self.norm_exp == 0.5:
+            return g.joint_adj if self.joint else g.domain_adj
+        users, items, doms = (g.users, g.items, g.domains) if keep is None else \
+            (g.users[keep], g.items[keep], g.domains[keep])
+        if self.joint:
+            a = joint_adjacency(users, items, self.n_users, self.n_items, self.norm_exp)
+        else:
+            a = domain_adjacency(users, items, doms, self.n_users, self.n_items, self.n_domains,
+                                 self.norm_exp)
+        return to_torch_csr(a, self.device)
 
     # ---- domain popularity head ---------------------------------------------------
     def _init_pop_bias(self, ctx: ModelContext, item_dom: np.ndarray) -> None:
@@ -99,7 +126,7 @@ class _LightGCNBase(Recommender):
         """(n_users, D) bool: the user has train rows (kept rows) in domain d."""
         g = self._ctx.graph
         users, doms = (g.users, g.domains) if keep is None else (g.users[keep], g.domains[keep])
-        return active_domains(users, doms, self.n_users, len(self._ctx.ds.domains), self.user_emb.device)
+        return active_domains(users, doms, self.n_users, len(self._ctx.ds.domains), self.device)
 
     def _with_pop(self, users: torch.Tensor, items: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         simulated = self.training and self._train_active is not None
@@ -118,6 +145,18 @@ class _LightGCNBase(Recommender):
         if cfg["user_text"]:
             self.user_proj = _projection(cfg["text_proj"], text.shape[1], self.dim)
             self.register_buffer("user_text", self._user_text(ctx), persistent=False)
+        if cfg["lexical"]:
+            self._init_lexical(ctx)
+
+    def _init_lexical(self, ctx: ModelContext) -> None:
+        """Term embeddings ``T`` (V, dim) pooled over the TF-IDF matrix ``X`` of the item texts."""
+        feats = ctx.extra.get("text_features")
+        texts, _ = item_texts(ctx.ds, getattr(feats, "template", None))
+        x, vocab = lexical_features(texts, min_df=int(self.cfg["lexical_min_df"]))
+        if not vocab:
+            raise ValueError(f"model.lexical: no term of the item texts of {ctx.ds.name!r} occurs in "
+                             f"{self.cfg['lexical_min_df']} or more items; lower model.lexical_min_df")
+        self.term_bag = TermBag(x, self.dim, float(self.cfg["init_std"]))
 
     def _user_text(self, ctx: ModelContext, keep: np.ndarray | None = None) -> torch.Tensor:
         """Mean text of each user node's train items (rows where ``keep``): (n_user_nodes, t)."""
@@ -144,9 +183,7 @@ class _LightGCNBase(Recommender):
             return
         if self.pop_bias:
             self._train_active = self._active(keep)
-        g = self._ctx.graph
-        a = joint_adjacency(g.users[keep], g.items[keep], self.n_users, self.n_items)
-        self._train_adj = to_torch_csr(a, self.user_emb.device)
+        self._train_adj = self._adjacency(keep)
         if self.uses_text and self.cfg["user_text"]:
             self._train_user_text = self._user_text(self._ctx, keep)
 
@@ -160,15 +197,19 @@ class _LightGCNBase(Recommender):
             for d, proj in enumerate(self.item_proj):
                 m = self.item_domain == d
                 e = e.index_put((m.nonzero(as_tuple=True)[0],), proj(self.text[m]))
+        if self.term_bag is not None:
+            e = e + self.term_bag()
         if self.item_emb is not None:
             e = e + self.item_emb * self.item_id_mask
         return e
 
     def _user_layer0(self) -> torch.Tensor:
+        e = (self.user_emb if self.user_emb is not None
+             else torch.zeros(self.n_user_nodes, self.dim, device=self.device))
         if self.uses_text and self.cfg["user_text"]:
             simulated = self.training and self._train_user_text is not None
-            return self.user_emb + self.user_proj(self._train_user_text if simulated else self.user_text)
-        return self.user_emb
+            e = e + self.user_proj(self._train_user_text if simulated else self.user_text)
+        return e
 
     # ---- interface --------------------------------------------------------------
     def layer0_all(self) -> torch.Tensor:

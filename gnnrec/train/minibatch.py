@@ -84,7 +84,8 @@ def id_tables(model: Recommender) -> list[nn.Parameter]:
 def _lightgcn_rows(model: Recommender, uid: Tensor, iid: Tensor,
                    sparse: bool = False) -> tuple[Tensor, Tensor]:
     """Layer-0 rows of users ``uid`` and global items ``iid`` of a LightGCN-family model."""
-    u = _rows(model.user_emb, uid, sparse)
+    u = (_rows(model.user_emb, uid, sparse) if model.user_emb is not None
+         else torch.zeros(len(uid), model.dim, device=uid.device))
     if model.uses_text and model.cfg["user_text"]:
         u = u + model.user_proj(model.user_text[uid])
     if not model.uses_text:
@@ -97,6 +98,8 @@ def _lightgcn_rows(model: Recommender, uid: Tensor, iid: Tensor,
         for d, proj in enumerate(model.item_proj):
             m = (dom == d).nonzero(as_tuple=True)[0]
             i = i.index_put((m,), proj(model.text[iid[m]]))
+    if model.term_bag is not None:
+        i = i + model.term_bag(iid)
     if model.item_emb is not None:
         i = i + _rows(model.item_emb, iid, sparse) * model.item_id_mask[iid]
     return u, i

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import torch
 
 from gnnrec.graph import Graph, propagate, user_text_mean
@@ -28,6 +29,29 @@ def test_joint_adjacency_is_symmetric_normalised(tiny):
     u, i = int(tiny.train["user"].iat[0]), int(tiny.train["item"].iat[0])
     expect = 1 / np.sqrt(deg[u].item() * deg[tiny.n_users + i].item())
     assert abs(a[u, tiny.n_users + i].item() - expect) < 1e-6
+
+
+def test_degree_exponent_keeps_symmetry_and_unit_spectral_radius(tiny):
+    """D^-g A D^-g / s: symmetric for any g, spectral radius 1, g = 0 -> raw A scaled, and
+    g = 0.5 is exactly LightGCN's matrix."""
+    from gnnrec.graph import joint_adjacency
+    u, i = tiny.train["user"].to_numpy(), tiny.train["item"].to_numpy()
+    half = joint_adjacency(u, i, tiny.n_users, tiny.n_items, 0.5).toarray()
+    assert np.allclose(half, Graph(tiny).joint_adj.to_dense().numpy())
+    raw = (joint_adjacency(u, i, tiny.n_users, tiny.n_items, 0.0).toarray() > 0)
+    for g in (0.0, 0.25, 0.5, 0.8):
+        a = joint_adjacency(u, i, tiny.n_users, tiny.n_items, g).toarray().astype(np.float64)
+        assert np.allclose(a, a.T)
+        assert abs(np.abs(np.linalg.eigvalsh(a)).max() - 1.0) < 1e-4, g
+    a0 = joint_adjacency(u, i, tiny.n_users, tiny.n_items, 0.0).toarray()
+    assert np.allclose(a0[raw], a0[raw][0])                             # every edge weighs the same
+    deg = raw.sum(1)
+    a3 = joint_adjacency(u, i, tiny.n_users, tiny.n_items, 0.25).toarray()
+    (r, c) = np.argwhere(raw)[0]
+    (r2, c2) = next((x, y) for x, y in np.argwhere(raw) if deg[x] * deg[y] != deg[r] * deg[c])
+    assert np.isclose(a3[r, c] / a3[r2, c2], (deg[r2] * deg[c2] / (deg[r] * deg[c])) ** 0.25, rtol=1e-5)
+    with pytest.raises(ValueError, match="exponent"):
+        joint_adjacency(u, i, tiny.n_users, tiny.n_items, 1.5)
 
 
 def test_domain_adjacency_never_crosses_domains(tiny):

@@ -4,6 +4,7 @@ initialisation of cold items, popularity order, text-only equivalence; samplers 
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 
@@ -190,3 +191,44 @@ def test_pop_bias_head_is_an_exact_inner_product(tiny):
     m.simulate_cold(keep)
     us, _ = m()
     assert us[5, -n_dom].item() == pytest.approx(2.0) and us[5, -n_dom + 1].item() == pytest.approx(0.7)
+
+
+def test_lexical_terms_tie_items_across_domains(tiny):
+    """model.lexical: x_i T is added to the item layer 0; items sharing a title term share rows
+    of T, in the full-graph and the mini-batch layer 0 alike."""
+    from gnnrec.train.minibatch import _lightgcn_rows
+    torch.manual_seed(0)
+    m = build_model(_ctx(tiny, "cd-lightgcn-text", dim=4, layers=1, lexical=True))
+    # tiny titles "title <domain> <j>": only the two-digit numbers occur in two items (a10 / b10 ...)
+    a10, b10 = tiny.item_block("a").start + 10, tiny.item_block("b").start + 10
+    bag = m.term_bag()
+    assert bag.shape == (tiny.n_items, 4)
+    assert torch.allclose(bag[a10], bag[b10]) and bag[a10].abs().sum() > 0
+    assert (bag[tiny.item_block("a").start + 3] == 0).all()         # "3": one-character token
+    plain = build_model(_ctx(tiny, "cd-lightgcn-text", dim=4, layers=1))
+    assert m.term_bag.weight.shape[0] == 2 and plain.term_bag is None
+    m()
+    uid, iid = torch.tensor([0, 3, 7]), torch.tensor([a10, b10, 2])
+    u_rows, i_rows = _lightgcn_rows(m, uid, iid)
+    e0 = m.layer0_all()
+    assert torch.allclose(i_rows, e0[m.n_user_nodes + iid], atol=1e-6)
+    assert torch.allclose(u_rows, e0[uid], atol=1e-6)
+
+
+def test_user_id_false_makes_users_functions_of_their_items(tiny):
+    """model.user_id=false: no user table; a user's layer 0 is the projected mean text of its items,
+    so two users with the same train items get the same final vector."""
+    torch.manual_seed(0)
+    m = build_model(_ctx(tiny, "cd-lightgcn-text", dim=4, layers=2, user_id=False))
+    assert m.user_emb is None and not any("user_emb" in n for n, _ in m.named_parameters())
+    ds = make_tiny()
+    tr = ds.train
+    dup = tr[tr["user"] == 3].assign(user=4)                        # user 4 := user 3's items
+    ds.train = pd.concat([tr[tr["user"] != 4], dup], ignore_index=True)
+    torch.manual_seed(0)
+    m = build_model(_ctx(ds, "cd-lightgcn-text", dim=4, layers=2, user_id=False))
+    u, _ = m.embeddings()
+    assert torch.allclose(u[3], u[4], atol=1e-6) and not torch.allclose(u[3], u[5])
+    torch.manual_seed(0)
+    no_text = build_model(_ctx(ds, "cd-lightgcn", dim=4, layers=2, user_id=False))
+    assert (no_text.layer0_all()[: ds.n_users] == 0).all()
