@@ -11,6 +11,7 @@ whose ``summary.json`` exists is read, not retrained).
 
     python experiments/config_selection.py --study amazon-ao            # the amazon-ao sweep
     python experiments/config_selection.py --study amazon-ao --list     # the candidates only
+    python experiments/config_selection.py --study amazon-ao-lexical    # round 2: model.lexical
 """
 
 from __future__ import annotations
@@ -40,6 +41,15 @@ STUDIES: dict[str, tuple[str, list[str], str, list[tuple[str, list[str]]]]] = {
         ("aot_cs5_reg", ["train.cold_sim=0.5", "train.reg=0.001"]),
         ("aot_cs5_pb", ["train.cold_sim=0.5", "model.pop_bias=true"]),
         ("aot_cs5_reg_e60", ["train.cold_sim=0.5", "train.reg=0.001", "train.epochs=60"]),
+    ]),
+    # second round: learned term embeddings over the titles' TF-IDF (model.lexical) on top of the
+    # first round's winner (aot_cs5_reg = this study's aol_base)
+    "amazon-ao-lexical": ("configs/amazon_ao/cd_lightgcn_text.yaml", ["model.lexical=false"],
+                          "amazon-ao-lexical", [
+        ("aol_base", []),
+        ("aol_lex", ["model.lexical=true"]),
+        ("aol_lex_d128", ["model.lexical=true", "model.dim=128"]),
+        ("aol_lex_l4", ["model.lexical=true", "model.layers=4"]),
     ]),
 }
 METRICS = (("ndcg", 20), ("recall", 20))
