@@ -83,6 +83,8 @@ class _LightGCNBase(Recommender):
         self.layers = int(cfg["layers"])
         self.layer_weights = cfg["layer_weights"]
         self.norm_exp = float(cfg["norm_exp"])
+        if not 0.0 <= self.norm_exp <= 1.0:
+            raise ValueError(f"model.norm_exp must be in [0, 1] (0.5 = LightGCN), got {self.norm_exp}")
         self.device = ctx.device
         self._ctx = ctx
         self.adj = self._adjacency(None)

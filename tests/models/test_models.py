@@ -232,3 +232,24 @@ def test_user_id_false_makes_users_functions_of_their_items(tiny):
     torch.manual_seed(0)
     no_text = build_model(_ctx(ds, "cd-lightgcn", dim=4, layers=2, user_id=False))
     assert (no_text.layer0_all()[: ds.n_users] == 0).all()
+
+
+def test_norm_exp_graph_is_used_for_training_and_scoring(tiny):
+    """model.norm_exp: the model propagates over D^-g A D^-g / s, also on the epoch graphs of
+    simulated cold start; the default exponent reuses the cached LightGCN matrix."""
+    from gnnrec.graph import domain_adjacency, joint_adjacency
+    tr = tiny.train
+    u, i, d = tr["user"].to_numpy(), tr["item"].to_numpy(), tr["domain"].to_numpy()
+    m = build_model(_ctx(tiny, "cd-lightgcn-text", dim=4, layers=2, norm_exp=0.3))
+    want = joint_adjacency(u, i, tiny.n_users, tiny.n_items, 0.3).toarray()
+    assert np.allclose(m.adj.to_dense().numpy(), want)
+    keep = ~((tr["user"] == 5) & (tr["domain"] == 0)).to_numpy()
+    m.train()
+    m.simulate_cold(keep)
+    sim = joint_adjacency(u[keep], i[keep], tiny.n_users, tiny.n_items, 0.3).toarray()
+    assert np.allclose(m._train_adj.to_dense().numpy(), sim)
+    single = build_model(_ctx(tiny, "lightgcn", dim=4, layers=2, norm_exp=0.0))
+    want = domain_adjacency(u, i, d, tiny.n_users, tiny.n_items, 2, 0.0).toarray()
+    assert np.allclose(single.adj.to_dense().numpy(), want)
+    default = build_model(_ctx(tiny, "cd-lightgcn", dim=4, layers=2))
+    assert default.adj is default._ctx.graph.joint_adj
