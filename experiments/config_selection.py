@@ -25,8 +25,11 @@ ROOT = Path(__file__).resolve().parents[1]
 
 # study -> (base config, overrides that restore the pre-selection starting point, dataset label,
 #           [(candidate name, overrides)])
+# what the second round changed in configs/amazon_ao/cd_lightgcn_text.yaml, undone for both rounds
+_BEFORE_ROUND2 = ["model.lexical=false", "model.dim=64", "model.norm_exp=0.5", "model.item_id=true"]
 STUDIES: dict[str, tuple[str, list[str], str, list[tuple[str, list[str]]]]] = {
-    "amazon-ao": ("configs/amazon_ao/cd_lightgcn_text.yaml", ["train.cold_sim=0", "train.reg=0.0001"],
+    "amazon-ao": ("configs/amazon_ao/cd_lightgcn_text.yaml",
+                  _BEFORE_ROUND2 + ["train.cold_sim=0", "train.reg=0.0001"],
                   "amazon-ao", [
         ("aot_base", []),
         ("aot_sm", ["train.loss=softmax", "train.negatives=64", "train.temperature=0.1"]),
@@ -44,12 +47,16 @@ STUDIES: dict[str, tuple[str, list[str], str, list[tuple[str, list[str]]]]] = {
     ]),
     # second round: learned term embeddings over the titles' TF-IDF (model.lexical) on top of the
     # first round's winner (aot_cs5_reg = this study's aol_base)
-    "amazon-ao-lexical": ("configs/amazon_ao/cd_lightgcn_text.yaml", ["model.lexical=false"],
+    "amazon-ao-lexical": ("configs/amazon_ao/cd_lightgcn_text.yaml", _BEFORE_ROUND2,
                           "amazon-ao-lexical", [
         ("aol_base", []),
         ("aol_lex", ["model.lexical=true"]),
         ("aol_lex_d128", ["model.lexical=true", "model.dim=128"]),
-        ("aol_lex_l4", ["model.lexical=true", "model.layers=4"]),
+        ("aol_lex_d128_g03", ["model.lexical=true", "model.dim=128", "model.norm_exp=0.3"]),
+        ("aol_lex_d128_g03_noid", ["model.lexical=true", "model.dim=128", "model.norm_exp=0.3",
+                                   "model.item_id=false"]),
+        ("aol_lex_d128_g02_noid", ["model.lexical=true", "model.dim=128", "model.norm_exp=0.2",
+                                   "model.item_id=false"]),
     ]),
 }
 METRICS = (("ndcg", 20), ("recall", 20))

@@ -126,6 +126,10 @@ class SubgraphModel:
                            f"train it with train.mode=full")
         if model.cfg.get("pop_bias"):
             raise RunError("model.pop_bias has no mini-batch path; use train.mode=full")
+        if float(model.cfg.get("norm_exp", 0.5)) != 0.5:
+            raise RunError(f"model.norm_exp={model.cfg['norm_exp']} has no mini-batch path (sampled "
+                           f"subgraphs use LightGCN's D^-1/2 A D^-1/2); use train.mode=full or "
+                           f"model.norm_exp=0.5")
         self.model = model
         self.sparse = False        # ID-table rows with sparse gradients (MiniBatchTrainer sets it)
         self.kind = "hgt" if model.name == "hgt" else "lightgcn"

@@ -91,6 +91,15 @@ def test_unsupported_model_in_minibatch_mode_is_a_clear_error(tmp_path, syn):
         _run(tmp_path, syn, "mf", "minibatch", model="mf", epochs=1)
 
 
+def test_norm_exp_in_minibatch_mode_is_a_clear_error(tmp_path, syn):
+    from gnnrec.train import load_config
+    cfg = load_config(None, [f"runs_dir={tmp_path}", "name=g", "dataset=synthetic",
+                             "model.name=cd-lightgcn", "model.norm_exp=0.3", "train.mode=minibatch",
+                             "train.epochs=1"])
+    with pytest.raises(RunError, match="norm_exp"):
+        train_run(cfg, ds=syn.dataset, progress=False, export=False)
+
+
 def test_minibatch_negatives_that_are_train_positives_leave_the_loss(tmp_path, monkeypatch):
     """On a dense tiny dataset many uniform negatives are positives: exactly those are masked."""
     import gnnrec.train.minibatch as mb
