@@ -15,8 +15,9 @@ items stay sorted by domain).
 Both are symmetric-normalised, ``A_hat = D^-1/2 A D^-1/2`` with ``A`` the 0/1
 symmetric bipartite matrix (duplicates collapsed) and ``D`` its degree matrix
 (isolated nodes keep a zero row); ``exponent`` generalises it to
-``D^-g A D^-g`` scaled to spectral radius 1 (:func:`normalized_bipartite`). They are built once per run as a torch
-sparse CSR tensor (float32) and cached by :class:`gnnrec.graph.Graph`.
+``D^-g A D^-g`` scaled to spectral radius 1 (:func:`normalized_bipartite`).
+They are built once per run as a torch sparse CSR tensor (float32); the
+default ``D^-1/2 A D^-1/2`` ones are cached by :class:`gnnrec.graph.Graph`.
 
 :func:`propagate` is THE propagation function of the package (every
 LightGCN-family model calls it; optimise here, keep the signature)::
