@@ -12,6 +12,7 @@ whose ``summary.json`` exists is read, not retrained).
     python experiments/config_selection.py --study amazon-ao            # the amazon-ao sweep
     python experiments/config_selection.py --study amazon-ao --list     # the candidates only
     python experiments/config_selection.py --study amazon-ao-lexical    # round 2: model.lexical
+    python experiments/config_selection.py --study amazon-ao-round3     # round 3 on round 2's winner
 """
 
 from __future__ import annotations
@@ -57,6 +58,14 @@ STUDIES: dict[str, tuple[str, list[str], str, list[tuple[str, list[str]]]]] = {
                                    "model.item_id=false"]),
         ("aol_lex_d128_g02_noid", ["model.lexical=true", "model.dim=128", "model.norm_exp=0.2",
                                    "model.item_id=false"]),
+    ]),
+    # third round: one change at a time on the second round's winner (= the committed config,
+    # aor3_base = aol_lex_d128_g03_noid): more hops, more width, more simulated cold start
+    "amazon-ao-round3": ("configs/amazon_ao/cd_lightgcn_text.yaml", [], "amazon-ao-round3", [
+        ("aor3_base", []),
+        ("aor3_l4", ["model.layers=4"]),
+        ("aor3_d256", ["model.dim=256"]),
+        ("aor3_cs75", ["train.cold_sim=0.75"]),
     ]),
 }
 METRICS = (("ndcg", 20), ("recall", 20))
@@ -112,7 +121,8 @@ def main() -> None:
         w.writeheader()
         w.writerows(rows)
     lines = [f"### Configuration selection on `{label}` (valid only)", "",
-             f"Base config `{base}` with `{' '.join(start)}` (the starting point before this sweep), "
+             f"Base config `{base}` " + (f"with `{' '.join(start)}` (the starting point before this sweep)"
+                                       if start else "as committed") + ", "
              f"then each candidate's overrides; one seed (0) per candidate. `valid` = mean NDCG@20 over the four "
              "validation groups (the early-stopping score); the selected candidate (highest `valid`) is "
              "in bold. Test columns are for the record only (NDCG@20 / Recall@20).", "",
