@@ -12,6 +12,9 @@ min(|truth|, 20) items; ties broken towards more popular items):
                        counted over every train user (the bridge users carry it);
 * ``cooc-norm``     -- the same with cosine-normalised co-occurrence
                        ``|U(j) & U(i)| / sqrt(|U(j)| |U(i)|)`` (popularity removed);
+* ``user-knn``      -- user-based k-NN: the cosine similarity of the users' source-domain
+                       (other domains') train rows, the user's ``KNN`` most similar users,
+                       ``s(u, i) = sum_{v in N(u)} cos(u, v) r_vi``;
 * ``lexical``       -- TF-IDF overlap of titles (:mod:`gnnrec.text.lexical`):
                        ``s(u, i) = (sum_{j in I(u)} x_j) . x_i``;
 * ``lexical+pop``   -- ``log(1 + pop_i) + 0.5 * z(lexical)`` (z: standardised over the domain).
@@ -33,6 +36,7 @@ import scipy.sparse as sp
 
 ROOT = Path(__file__).resolve().parents[1]
 K = 20
+KNN = 200
 
 
 def ndcg_at_k(scores: np.ndarray, truth: set[int], k: int = K) -> float:
@@ -58,6 +62,19 @@ def signals(ds) -> dict[str, object]:
     return out
 
 
+def user_knn(r: sp.csr_matrix, users: np.ndarray, source: np.ndarray, k: int = KNN) -> np.ndarray:
+    """(len(users), n_items) user-k-NN scores from the columns where ``source`` (module docstring)."""
+    x = r[:, np.flatnonzero(source)].astype(np.float32)
+    norm = np.sqrt(np.asarray(x.multiply(x).sum(axis=1)).ravel()) + 1e-12
+    x = (sp.diags(1.0 / norm) @ x).tocsr()
+    sim = np.asarray((x[users] @ x.T).todense())           # (len(users), n_users)
+    sim[np.arange(len(users)), users] = 0.0                # not the user itself
+    k = min(k, sim.shape[1] - 1)
+    cut = np.argpartition(-sim, k, axis=1)[:, k:]
+    np.put_along_axis(sim, cut, 0.0, axis=1)               # keep the k nearest
+    return np.asarray((sp.csr_matrix(sim) @ r).todense())
+
+
 def score_groups(ds, sig: dict[str, object], split: str) -> dict[tuple[str, str], float]:
     frame = getattr(ds, split)
     dom = ds.item_domain()
@@ -67,12 +84,15 @@ def score_groups(ds, sig: dict[str, object], split: str) -> dict[tuple[str, str]
     for d, name in enumerate(ds.domains):
         cold = frame[(frame["scenario"] == "cold") & (frame["domain"] == d)]
         mask = dom == d
-        for user, items in cold.groupby("user")["item"]:
+        groups = list(cold.groupby("user")["item"])
+        knn = user_knn(r, np.array([u for u, _ in groups], dtype=np.int64), ~mask)
+        for row, (user, items) in enumerate(groups):
             truth = set(int(i) for i in items)
             src = r[user].indices
             s = {"pop": pop.astype(np.float64),
                  "cooc": np.asarray(sig["cooc"][src].sum(axis=0)).ravel(),
-                 "cooc-norm": np.asarray(sig["cooc-norm"][src].sum(axis=0)).ravel()}
+                 "cooc-norm": np.asarray(sig["cooc-norm"][src].sum(axis=0)).ravel(),
+                 "user-knn": knn[row]}
             if "lexical" in sig:
                 x = sig["lexical"]
                 lex = np.asarray(x @ np.asarray(x[src].sum(axis=0)).ravel()).ravel()
@@ -93,7 +113,7 @@ def main() -> None:
 
     ds = load_dataset(a.dataset)
     sig = signals(ds)
-    names = ["pop", "cooc", "cooc-norm"] + (["lexical", "lexical+pop"] if "lexical" in sig else [])
+    names = ["pop", "cooc", "cooc-norm", "user-knn"] + (["lexical", "lexical+pop"] if "lexical" in sig else [])
     lines = [f"### Training-free signals for cross-domain cold users on `{a.dataset}` (NDCG@20)", "",
              "| split | domain | " + " | ".join(names) + " |", "|---|---|" + "---|" * len(names)]
     for split in a.splits.split(","):
