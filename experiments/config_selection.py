@@ -13,6 +13,7 @@ whose ``summary.json`` exists is read, not retrained).
     python experiments/config_selection.py --study amazon-ao --list     # the candidates only
     python experiments/config_selection.py --study amazon-ao-lexical    # round 2: model.lexical
     python experiments/config_selection.py --study amazon-ao-round3     # round 3 on round 2's winner
+    python experiments/config_selection.py --study amazon-ao-round4     # round 4: model options
 """
 
 from __future__ import annotations
@@ -66,6 +67,16 @@ STUDIES: dict[str, tuple[str, list[str], str, list[tuple[str, list[str]]]]] = {
         ("aor3_l4", ["model.layers=4"]),
         ("aor3_d256", ["model.dim=256"]),
         ("aor3_cs75", ["train.cold_sim=0.75"]),
+    ]),
+    # fourth round, same base: the model options that rounds 1-3 left at their defaults --
+    # the domain popularity head, one text projection per domain, an MLP projection, users
+    # without ID embeddings (text profile + graph only)
+    "amazon-ao-round4": ("configs/amazon_ao/cd_lightgcn_text.yaml", [], "amazon-ao-round4", [
+        ("aor4_base", []),
+        ("aor4_pb", ["model.pop_bias=true"]),
+        ("aor4_heads", ["model.domain_heads=true"]),
+        ("aor4_mlp", ["model.text_proj=mlp"]),
+        ("aor4_nouid", ["model.user_id=false"]),
     ]),
 }
 METRICS = (("ndcg", 20), ("recall", 20))
