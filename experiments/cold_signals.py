@@ -33,6 +33,7 @@ from pathlib import Path
 
 import numpy as np
 import scipy.sparse as sp
+from sklearn.preprocessing import normalize
 
 ROOT = Path(__file__).resolve().parents[1]
 K = 20
@@ -64,15 +65,13 @@ def signals(ds) -> dict[str, object]:
 
 def user_knn(r: sp.csr_matrix, users: np.ndarray, source: np.ndarray, k: int = KNN) -> np.ndarray:
     """(len(users), n_items) user-k-NN scores from the columns where ``source`` (module docstring)."""
-    x = r[:, np.flatnonzero(source)].astype(np.float32)
-    norm = np.sqrt(np.asarray(x.multiply(x).sum(axis=1)).ravel()) + 1e-12
-    x = (sp.diags(1.0 / norm) @ x).tocsr()
-    sim = np.asarray((x[users] @ x.T).todense())           # (len(users), n_users)
+    x = normalize(r[:, np.flatnonzero(source)].astype(np.float32), norm="l2").tocsr()
+    sim = (x[users] @ x.T).toarray()                       # (len(users), n_users) cosines
     sim[np.arange(len(users)), users] = 0.0                # not the user itself
     k = min(k, sim.shape[1] - 1)
     cut = np.argpartition(-sim, k, axis=1)[:, k:]
     np.put_along_axis(sim, cut, 0.0, axis=1)               # keep the k nearest
-    return np.asarray((sp.csr_matrix(sim) @ r).todense())
+    return (sp.csr_matrix(sim) @ r).toarray()
 
 
 def score_groups(ds, sig: dict[str, object], split: str) -> dict[tuple[str, str], float]:
