@@ -1,4 +1,5 @@
-"""experiments/cold_signals.py: the user-k-NN signal against a brute-force loop."""
+"""experiments/cold_signals.py: the user-k-NN signal against a brute-force loop, the ridge map
+against its closed form."""
 
 from __future__ import annotations
 
@@ -46,3 +47,19 @@ def test_user_knn_ignores_the_user_itself() -> None:
     r[0, 3] = 1.0                                          # only user 0 has target item 3
     got = _module().user_knn(sp.csr_matrix(r), np.array([0]), np.arange(4) < 3, k=3)
     assert got[0, 3] == 0.0                                # its own target row never counts
+
+
+def test_ridge_map_is_the_closed_form_on_users_with_both_sides() -> None:
+    rng = np.random.default_rng(1)
+    r = (rng.random((40, 10)) < 0.35).astype(np.float32)
+    source = np.arange(10) < 4
+    r[:5, ~source] = 0.0                                   # five users without target rows: not fitted on
+    r[5, source] = 0.0
+    lam = 2.5
+    s, t = r[6:, :4], r[6:, 4:]
+    keep = (s.sum(1) > 0) & (t.sum(1) > 0)
+    s, t = s[keep], t[keep]
+    want = np.linalg.solve(s.T @ s + lam * np.eye(4), s.T @ t)
+    got = _module().ridge_map(sp.csr_matrix(r), source, lam)
+    assert got.shape == (4, 6)
+    np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5)
