@@ -14,6 +14,7 @@ whose ``summary.json`` exists is read, not retrained).
     python experiments/config_selection.py --study amazon-ao-lexical    # round 2: model.lexical
     python experiments/config_selection.py --study amazon-ao-round3     # round 3 on round 2's winner
     python experiments/config_selection.py --study amazon-ao-round4     # round 4: model options
+    python experiments/config_selection.py --study amazon-ao-round5     # round 5: learning rate, batch size
 """
 
 from __future__ import annotations
@@ -77,6 +78,13 @@ STUDIES: dict[str, tuple[str, list[str], str, list[tuple[str, list[str]]]]] = {
         ("aor4_heads", ["model.domain_heads=true"]),
         ("aor4_mlp", ["model.text_proj=mlp"]),
         ("aor4_nouid", ["model.user_id=false"]),
+    ]),
+    # the base row is round 4's run (same config and seed: the run is deterministic)
+    "amazon-ao-round5": ("configs/amazon_ao/cd_lightgcn_text.yaml", [], "amazon-ao-round5", [
+        ("aor4_base", []),
+        ("aor5_lr2", ["train.lr=0.002"]),
+        ("aor5_lr10", ["train.lr=0.01"]),
+        ("aor5_bs2k", ["train.batch_size=2048"]),
     ]),
 }
 METRICS = (("ndcg", 20), ("recall", 20))
