@@ -107,7 +107,10 @@ def score_groups(ds, sig: dict[str, object], split: str,
         cold = frame[(frame["scenario"] == "cold") & (frame["domain"] == d)]
         mask = dom == d
         groups = list(cold.groupby("user")["item"])
-        knn = user_knn(r, np.array([u for u, _ in groups], dtype=np.int64), ~mask)
+        users = np.array([u for u, _ in groups], dtype=np.int64)
+        knn = user_knn(r, users, ~mask)
+        if ridge is not None:                              # (len(users), n_target) in one product
+            rid = np.asarray(r[users][:, np.flatnonzero(~mask)].astype(np.float32) @ ridge[d])
         for row, (user, items) in enumerate(groups):
             truth = set(int(i) for i in items)
             src = r[user].indices
@@ -116,9 +119,8 @@ def score_groups(ds, sig: dict[str, object], split: str,
                  "cooc-norm": np.asarray(sig["cooc-norm"][src].sum(axis=0)).ravel(),
                  "user-knn": knn[row]}
             if ridge is not None:
-                v = np.zeros(ds.n_items)
-                v[mask] = np.asarray(r[user, np.flatnonzero(~mask)].astype(np.float32) @ ridge[d]).ravel()
-                s["ridge"] = v
+                s["ridge"] = np.zeros(ds.n_items)
+                s["ridge"][mask] = rid[row]
             if "lexical" in sig:
                 x = sig["lexical"]
                 lex = np.asarray(x @ np.asarray(x[src].sum(axis=0)).ravel()).ravel()

@@ -3,20 +3,10 @@ against its closed form."""
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
 import numpy as np
 import scipy.sparse as sp
 
-_PATH = Path(__file__).resolve().parents[2] / "experiments" / "cold_signals.py"
-
-
-def _module():
-    spec = importlib.util.spec_from_file_location("cold_signals", _PATH)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+from tests.experiments.helpers import load_experiment
 
 
 def _brute(r: np.ndarray, u: int, source: np.ndarray, k: int) -> np.ndarray:
@@ -35,7 +25,7 @@ def test_user_knn_matches_brute_force() -> None:
     r[:, :6] *= rng.integers(1, 4, size=(30, 6))
     source = np.arange(12) < 6
     users = np.array([0, 5, 17])
-    got = _module().user_knn(sp.csr_matrix(r), users, source, k=4)
+    got = load_experiment("cold_signals").user_knn(sp.csr_matrix(r), users, source, k=4)
     assert got.shape == (3, 12)
     for row, u in enumerate(users):
         np.testing.assert_allclose(got[row], _brute(r, u, source, 4), rtol=1e-5, atol=1e-6)
@@ -45,7 +35,7 @@ def test_user_knn_ignores_the_user_itself() -> None:
     r = np.eye(4, dtype=np.float32)
     r[:, 3] = 0.0
     r[0, 3] = 1.0                                          # only user 0 has target item 3
-    got = _module().user_knn(sp.csr_matrix(r), np.array([0]), np.arange(4) < 3, k=3)
+    got = load_experiment("cold_signals").user_knn(sp.csr_matrix(r), np.array([0]), np.arange(4) < 3, k=3)
     assert got[0, 3] == 0.0                                # its own target row never counts
 
 
@@ -60,6 +50,6 @@ def test_ridge_map_is_the_closed_form_on_users_with_both_sides() -> None:
     keep = (s.sum(1) > 0) & (t.sum(1) > 0)
     s, t = s[keep], t[keep]
     want = np.linalg.solve(s.T @ s + lam * np.eye(4), s.T @ t)
-    got = _module().ridge_map(sp.csr_matrix(r), source, lam)
+    got = load_experiment("cold_signals").ridge_map(sp.csr_matrix(r), source, lam)
     assert got.shape == (4, 6)
     np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5)
