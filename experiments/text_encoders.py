@@ -21,6 +21,7 @@ Writes ``results/text-encoders-<suite>/`` (table.md, headline.md, encoders.csv).
 from __future__ import annotations
 
 import argparse
+import json
 from pathlib import Path
 
 import pandas as pd
@@ -34,8 +35,18 @@ MODELS = ["text-only", "cd-lightgcn-text"]
 
 def _cell(hit: pd.DataFrame) -> str:
     """``mean ± std`` over seeds (``mean`` alone for one seed)."""
-    mean, std = hit["mean"].iat[0], hit["std"].iat[0]
-    return f"{mean:.4f}" if pd.isna(std) else f"{mean:.4f} ± {std:.4f}"
+    mean, std, n = hit["mean"].iat[0], hit["std"].iat[0], hit["n_seeds"].iat[0]
+    return f"{mean:.4f}" if pd.isna(std) or n < 2 else f"{mean:.4f} ± {std:.4f}"
+
+
+def _valid_scores(runs_json: Path) -> dict[str, float]:
+    """model -> mean over seeds of the best validation score (the selection criterion)."""
+    runs = json.loads(runs_json.read_text(encoding="utf-8"))["runs"]
+    vals: dict[str, list[float]] = {}
+    for r in runs:
+        if r.get("best_valid") is not None:
+            vals.setdefault(r["model"], []).append(float(r["best_valid"]))
+    return {m: sum(v) / len(v) for m, v in vals.items()}
 
 
 def main() -> None:
@@ -48,7 +59,7 @@ def main() -> None:
     ap.add_argument("--report-only", action="store_true")
     args = ap.parse_args()
     encoders = [e.split("=", 1) for e in (args.encoder or ["minilm=bundled"])]
-    rows = []
+    rows, valid = [], {}
     for name, path in encoders:
         if path != "bundled" and not Path(path).is_dir():
             raise SystemExit(f"--encoder {name}={path}: {path} is not a folder; give a local "
@@ -60,6 +71,7 @@ def main() -> None:
                         projection=False, progress=False)
         s = pd.read_csv(out.out_dir / "summary.csv")
         rows.append(s.assign(encoder=name, encoder_path=path))
+        valid[name] = _valid_scores(out.out_dir / "runs.json")
     frame = pd.concat(rows, ignore_index=True)
     out_dir = ROOT / "results" / f"text-encoders-{args.suite}"
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -67,8 +79,8 @@ def main() -> None:
                  & (frame["domain"] != "all") & (frame["scenario"] != "all")]
     atomic_write_text(out_dir / "encoders.csv", keep.to_csv(index=False))
     cells = sorted({(d, s) for d, s in zip(keep["domain"], keep["scenario"])}, key=lambda x: (x[1], x[0]))
-    lines = ["| encoder | model | " + " | ".join(f"{d}/{s} NDCG@20" for d, s in cells) + " |",
-             "|" + "---|" * (2 + len(cells))]
+    lines = ["| encoder | model | valid | " + " | ".join(f"{d}/{s} NDCG@20" for d, s in cells) + " |",
+             "|" + "---|" * (3 + len(cells))]
     for name, _ in encoders:
         for model in MODELS:
             sub = keep[(keep["encoder"] == name) & (keep["model"] == model) & (keep["metric"] == "ndcg")]
@@ -76,10 +88,14 @@ def main() -> None:
             for d, s in cells:
                 hit = sub[(sub["domain"] == d) & (sub["scenario"] == s)]
                 vals.append(_cell(hit) if len(hit) else "–")
-            lines.append(f"| {name} | {model} | " + " | ".join(vals) + " |")
+            v = valid[name].get(model)
+            lines.append(f"| {name} | {model} | " + ("–" if v is None else f"{v:.4f}") + " | "
+                         + " | ".join(vals) + " |")
     enc_args = " ".join(f"--encoder {n}={p}" for n, p in encoders)
     text = "\n".join([f"### Text encoder choice on `{args.suite}`", "",
                       f"Test split, NDCG@20 (mean ± std over {args.seeds} seed(s)), budget `{args.budget}`; "
+                      "`valid` = the run's best validation score (mean NDCG@20 of the groups, the "
+                      "selection criterion), averaged over seeds; "
                       "encoders: " + ", ".join(f"{n} = `{p}`" for n, p in encoders) + ".", "",
                       *lines, "",
                       *(["Only one encoder was compared: no second local model folder was "
