@@ -86,6 +86,16 @@ STUDIES: dict[str, tuple[str, list[str], str, list[tuple[str, list[str]]]]] = {
         ("aor5_lr10", ["train.lr=0.01"]),
         ("aor5_bs2k", ["train.batch_size=2048"]),
     ]),
+    # sixth round, same base: the loss -- sampled softmax over 64 uniform same-domain negatives
+    # (round 1 tried it on the pre-lexical base at temperature 0.1), BPR with 4 negatives, and
+    # the softmax with the domain popularity head (softmax lifts warm users, drops cold ones)
+    "amazon-ao-round6": ("configs/amazon_ao/cd_lightgcn_text.yaml", [], "amazon-ao-round6", [
+        ("aor4_base", []),
+        ("aor6_sm", ["train.loss=softmax", "train.negatives=64", "train.temperature=0.2"]),
+        ("aor6_neg4", ["train.negatives=4"]),
+        ("aor6_sm_pb", ["train.loss=softmax", "train.negatives=64", "train.temperature=0.2",
+                        "model.pop_bias=true"]),
+    ]),
 }
 METRICS = (("ndcg", 20), ("recall", 20))
 
@@ -102,11 +112,20 @@ def _run(base: str, name: str, overrides: list[str], runs_dir: Path, threads: in
     return run_dir
 
 
+def _valid_split(val: dict[str, float]) -> dict[str, float]:
+    """Mean validation NDCG@20 of the cold and of the warm groups (``"<domain>/<scenario>"`` keys)."""
+    out = {}
+    for scen in ("cold", "warm"):
+        v = [x for g, x in val.items() if g.endswith("/" + scen)]
+        out[f"valid_{scen}"] = sum(v) / len(v) if v else float("nan")
+    return out
+
+
 def _row(run_dir: Path) -> dict:
     summary = json.loads((run_dir / "summary.json").read_text())
     events = [json.loads(x) for x in (run_dir / "log.jsonl").read_text().splitlines()]
     best = max((e for e in events if e.get("event") == "epoch" and "score" in e), key=lambda e: e["score"])
-    row = {"valid": summary["best_valid"], "best_epoch": best["epoch"]}
+    row = {"valid": summary["best_valid"], "best_epoch": best["epoch"], **_valid_split(best["val"])}
     with open(run_dir / "test" / "metrics.csv", newline="") as f:
         for rec in csv.DictReader(f):
             if rec["scenario"] in ("warm", "cold") and (rec["metric"], int(rec["k"])) in METRICS:
@@ -136,23 +155,27 @@ def main() -> None:
     out = ROOT / "results" / f"selection-{label}"
     out.mkdir(parents=True, exist_ok=True)
     with open(out / "selection.csv", "w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=["candidate", "overrides", "valid", "best_epoch", *cols])
+        w = csv.DictWriter(f, fieldnames=["candidate", "overrides", "valid", "valid_cold", "valid_warm",
+                                           "best_epoch", *cols])
         w.writeheader()
         w.writerows(rows)
     lines = [f"### Configuration selection on `{label}` (valid only)", "",
              f"Base config `{base}` " + (f"with `{' '.join(start)}` (the starting point before this sweep)"
                                        if start else "as committed") + ", "
              f"then each candidate's overrides; one seed (0) per candidate. `valid` = mean NDCG@20 over the four "
-             "validation groups (the early-stopping score); the selected candidate (highest `valid`) is "
+             "validation groups (the early-stopping score), `cold` / `warm` its means over the cold and the warm "
+             "groups at that epoch; the selected candidate (highest `valid`) is "
              "in bold. Test columns are for the record only (NDCG@20 / Recall@20).", "",
-             "| candidate | overrides | valid | epoch | " + " | ".join(c.split(" ")[0] for c in cols[::2]) + " |",
-             "|---|---|---|---|" + "---|" * (len(cols) // 2)]
+             "| candidate | overrides | valid | cold / warm | epoch | "
+             + " | ".join(c.split(" ")[0] for c in cols[::2]) + " |",
+             "|---|---|---|---|---|" + "---|" * (len(cols) // 2)]
     groups = sorted({c.split(" ")[0] for c in cols})
     for r in rows:
         name = f"**{r['candidate']}**" if r is best else r["candidate"]
         cells = [f"{r.get(g + ' ndcg@20', float('nan')):.4f} / {r.get(g + ' recall@20', float('nan')):.4f}"
                  for g in groups]
-        lines.append(f"| {name} | `{r['overrides']}` | {r['valid']:.4f} | {r['best_epoch']} | "
+        lines.append(f"| {name} | `{r['overrides']}` | {r['valid']:.4f} | "
+                     f"{r['valid_cold']:.4f} / {r['valid_warm']:.4f} | {r['best_epoch']} | "
                      + " | ".join(cells) + " |")
     lines += ["", f"Reproduce: `python experiments/config_selection.py --study {a.study}`"]
     (out / "table.md").write_text("\n".join(lines) + "\n")

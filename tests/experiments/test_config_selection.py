@@ -18,3 +18,10 @@ def test_every_candidate_resolves_and_reused_names_agree() -> None:
             if name in seen:
                 assert cfg == seen[name], f"{study}: run {name} reused with another configuration"
             seen[name] = cfg
+
+
+def test_valid_split_averages_cold_and_warm_groups() -> None:
+    split = load_experiment("config_selection")._valid_split(
+        {"art/cold": 0.04, "office/cold": 0.08, "art/warm": 0.02, "office/warm": 0.03})
+    assert abs(split["valid_cold"] - 0.06) < 1e-12
+    assert abs(split["valid_warm"] - 0.025) < 1e-12
