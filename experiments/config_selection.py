@@ -88,13 +88,16 @@ STUDIES: dict[str, tuple[str, list[str], str, list[tuple[str, list[str]]]]] = {
     ]),
     # sixth round, same base: the loss -- sampled softmax over 64 uniform same-domain negatives
     # (round 1 tried it on the pre-lexical base at temperature 0.1), BPR with 4 negatives, and
-    # the softmax with the domain popularity head (softmax lifts warm users, drops cold ones)
+    # the softmax with the domain popularity head (softmax lifts warm users, drops cold ones),
+    # then at a softer temperature
     "amazon-ao-round6": ("configs/amazon_ao/cd_lightgcn_text.yaml", [], "amazon-ao-round6", [
         ("aor4_base", []),
         ("aor6_sm", ["train.loss=softmax", "train.negatives=64", "train.temperature=0.2"]),
         ("aor6_neg4", ["train.negatives=4"]),
         ("aor6_sm_pb", ["train.loss=softmax", "train.negatives=64", "train.temperature=0.2",
                         "model.pop_bias=true"]),
+        ("aor6_sm_pb_t05", ["train.loss=softmax", "train.negatives=64", "train.temperature=0.5",
+                            "model.pop_bias=true"]),
     ]),
 }
 METRICS = (("ndcg", 20), ("recall", 20))
