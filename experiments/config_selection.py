@@ -15,6 +15,7 @@ whose ``summary.json`` exists is read, not retrained).
     python experiments/config_selection.py --study amazon-ao-round3     # round 3 on round 2's winner
     python experiments/config_selection.py --study amazon-ao-round4     # round 4: model options
     python experiments/config_selection.py --study amazon-ao-round5     # round 5: learning rate, batch size
+    python experiments/config_selection.py --study amazon-ao-round6     # round 6: the loss
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import math
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -89,7 +91,7 @@ STUDIES: dict[str, tuple[str, list[str], str, list[tuple[str, list[str]]]]] = {
     # sixth round, same base: the loss -- sampled softmax over 64 uniform same-domain negatives
     # (round 1 tried it on the pre-lexical base at temperature 0.1), BPR with 4 negatives, and
     # the softmax with the domain popularity head (softmax lifts warm users, drops cold ones),
-    # then at a softer temperature
+    # then at a softer temperature, and early-stopped on the validation cold groups only
     "amazon-ao-round6": ("configs/amazon_ao/cd_lightgcn_text.yaml", [], "amazon-ao-round6", [
         ("aor4_base", []),
         ("aor6_sm", ["train.loss=softmax", "train.negatives=64", "train.temperature=0.2"]),
@@ -98,6 +100,8 @@ STUDIES: dict[str, tuple[str, list[str], str, list[tuple[str, list[str]]]]] = {
                         "model.pop_bias=true"]),
         ("aor6_sm_pb_t05", ["train.loss=softmax", "train.negatives=64", "train.temperature=0.5",
                             "model.pop_bias=true"]),
+        ("aor6_sm_pb_selcold", ["train.loss=softmax", "train.negatives=64", "train.temperature=0.2",
+                                "model.pop_bias=true", "eval.select_scenarios=[cold]"]),
     ]),
 }
 METRICS = (("ndcg", 20), ("recall", 20))
@@ -115,6 +119,10 @@ def _run(base: str, name: str, overrides: list[str], runs_dir: Path, threads: in
     return run_dir
 
 
+def _fmt(x: float) -> str:
+    return "–" if math.isnan(x) else f"{x:.4f}"
+
+
 def _valid_split(val: dict[str, float]) -> dict[str, float]:
     """Mean validation NDCG@20 of the cold and of the warm groups (``"<domain>/<scenario>"`` keys)."""
     out = {}
@@ -125,10 +133,15 @@ def _valid_split(val: dict[str, float]) -> dict[str, float]:
 
 
 def _row(run_dir: Path) -> dict:
-    summary = json.loads((run_dir / "summary.json").read_text())
     events = [json.loads(x) for x in (run_dir / "log.jsonl").read_text().splitlines()]
     best = max((e for e in events if e.get("event") == "epoch" and "score" in e), key=lambda e: e["score"])
-    row = {"valid": summary["best_valid"], "best_epoch": best["epoch"], **_valid_split(best["val"])}
+    # the mean of the four groups at the kept epoch (the run's own score); a run that early-stopped
+    # on a subset (eval.select_scenarios / select_domains) was validated on that subset only:
+    # no four-group mean, so it cannot be the selected row
+    split = _valid_split(best["val"])
+    full = not any(math.isnan(v) for v in split.values())
+    row = {"valid": sum(best["val"].values()) / len(best["val"]) if full else math.nan,
+           "best_epoch": best["epoch"], **split}
     with open(run_dir / "test" / "metrics.csv", newline="") as f:
         for rec in csv.DictReader(f):
             if rec["scenario"] in ("warm", "cold") and (rec["metric"], int(rec["k"])) in METRICS:
@@ -153,7 +166,7 @@ def main() -> None:
     for name, ov in cands:
         rows.append({"candidate": name, "overrides": " ".join(ov) or "(base)",
                      **_row(_run(base, name, start + ov, runs_dir, a.threads))})
-    best = max(rows, key=lambda r: r["valid"])
+    best = max((r for r in rows if not math.isnan(r["valid"])), key=lambda r: r["valid"])
     cols = sorted({k for r in rows for k in r if "@" in k})
     out = ROOT / "results" / f"selection-{label}"
     out.mkdir(parents=True, exist_ok=True)
@@ -166,7 +179,8 @@ def main() -> None:
              f"Base config `{base}` " + (f"with `{' '.join(start)}` (the starting point before this sweep)"
                                        if start else "as committed") + ", "
              f"then each candidate's overrides; one seed (0) per candidate. `valid` = mean NDCG@20 over the four "
-             "validation groups (the early-stopping score), `cold` / `warm` its means over the cold and the warm "
+             "validation groups at the kept epoch (the early-stopping score, unless the overrides set `eval.select_*`), "
+             "`cold` / `warm` its means over the cold and the warm "
              "groups at that epoch; the selected candidate (highest `valid`) is "
              "in bold. Test columns are for the record only (NDCG@20 / Recall@20).", "",
              "| candidate | overrides | valid | cold / warm | epoch | "
@@ -177,8 +191,8 @@ def main() -> None:
         name = f"**{r['candidate']}**" if r is best else r["candidate"]
         cells = [f"{r.get(g + ' ndcg@20', float('nan')):.4f} / {r.get(g + ' recall@20', float('nan')):.4f}"
                  for g in groups]
-        lines.append(f"| {name} | `{r['overrides']}` | {r['valid']:.4f} | "
-                     f"{r['valid_cold']:.4f} / {r['valid_warm']:.4f} | {r['best_epoch']} | "
+        lines.append(f"| {name} | `{r['overrides']}` | {_fmt(r['valid'])} | "
+                     f"{_fmt(r['valid_cold'])} / {_fmt(r['valid_warm'])} | {r['best_epoch']} | "
                      + " | ".join(cells) + " |")
     lines += ["", f"Reproduce: `python experiments/config_selection.py --study {a.study}`"]
     (out / "table.md").write_text("\n".join(lines) + "\n")

@@ -25,3 +25,10 @@ def test_valid_split_averages_cold_and_warm_groups() -> None:
         {"art/cold": 0.04, "office/cold": 0.08, "art/warm": 0.02, "office/warm": 0.03})
     assert abs(split["valid_cold"] - 0.06) < 1e-12
     assert abs(split["valid_warm"] - 0.025) < 1e-12
+
+
+def test_valid_split_of_a_run_validated_on_cold_groups_only_has_no_warm_mean() -> None:
+    import math
+
+    split = load_experiment("config_selection")._valid_split({"art/cold": 0.04, "office/cold": 0.08})
+    assert abs(split["valid_cold"] - 0.06) < 1e-12 and math.isnan(split["valid_warm"])
