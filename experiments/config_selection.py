@@ -16,6 +16,7 @@ whose ``summary.json`` exists is read, not retrained).
     python experiments/config_selection.py --study amazon-ao-round4     # round 4: model options
     python experiments/config_selection.py --study amazon-ao-round5     # round 5: learning rate, batch size
     python experiments/config_selection.py --study amazon-ao-round6     # round 6: the loss
+    python experiments/config_selection.py --study amazon-ao-round7     # round 7: L2, hops
 """
 
 from __future__ import annotations
@@ -102,6 +103,12 @@ STUDIES: dict[str, tuple[str, list[str], str, list[tuple[str, list[str]]]]] = {
                             "model.pop_bias=true"]),
         ("aor6_sm_pb_selcold", ["train.loss=softmax", "train.negatives=64", "train.temperature=0.2",
                                 "model.pop_bias=true", "eval.select_scenarios=[cold]"]),
+    ]),
+    # seventh round, same base: what might move the cold groups -- stronger L2, fewer hops
+    "amazon-ao-round7": ("configs/amazon_ao/cd_lightgcn_text.yaml", [], "amazon-ao-round7", [
+        ("aor4_base", []),
+        ("aor7_reg3", ["train.reg=0.003"]),
+        ("aor7_l2", ["model.layers=2"]),
     ]),
 }
 METRICS = (("ndcg", 20), ("recall", 20))
