@@ -16,7 +16,7 @@ whose ``summary.json`` exists is read, not retrained).
     python experiments/config_selection.py --study amazon-ao-round4     # round 4: model options
     python experiments/config_selection.py --study amazon-ao-round5     # round 5: learning rate, batch size
     python experiments/config_selection.py --study amazon-ao-round6     # round 6: the loss
-    python experiments/config_selection.py --study amazon-ao-round7     # round 7: L2, hops
+    python experiments/config_selection.py --study amazon-ao-round7     # round 7: L2, hops, cold_sim, norm_exp
 """
 
 from __future__ import annotations
@@ -104,11 +104,14 @@ STUDIES: dict[str, tuple[str, list[str], str, list[tuple[str, list[str]]]]] = {
         ("aor6_sm_pb_selcold", ["train.loss=softmax", "train.negatives=64", "train.temperature=0.2",
                                 "model.pop_bias=true", "eval.select_scenarios=[cold]"]),
     ]),
-    # seventh round, same base: what might move the cold groups -- stronger L2, fewer hops
+    # seventh round, same base: what might move the cold groups -- stronger L2, fewer hops, less
+    # simulated cold start, a degree exponent between rounds 2's 0.3 and LightGCN's 0.5
     "amazon-ao-round7": ("configs/amazon_ao/cd_lightgcn_text.yaml", [], "amazon-ao-round7", [
         ("aor4_base", []),
         ("aor7_reg3", ["train.reg=0.003"]),
         ("aor7_l2", ["model.layers=2"]),
+        ("aor7_cs25", ["train.cold_sim=0.25"]),
+        ("aor7_g04", ["model.norm_exp=0.4"]),
     ]),
 }
 METRICS = (("ndcg", 20), ("recall", 20))
