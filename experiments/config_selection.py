@@ -31,18 +31,27 @@ ROOT = Path(__file__).resolve().parents[1]
 
 # study -> (base config, overrides that restore the pre-selection starting point, dataset label,
 #           [(candidate name, overrides)])
+_AO_TEXT = "configs/amazon_ao/cd_lightgcn_text.yaml"
+_SOFTMAX = ["train.loss=softmax", "train.negatives=64"]     # + train.temperature
+
+
+def _on_committed(label: str, cands: list[tuple[str, list[str]]]
+                  ) -> tuple[str, list[str], str, list[tuple[str, list[str]]]]:
+    """A study that starts from the committed amazon-ao text config as it is."""
+    return (_AO_TEXT, [], label, cands)
+
+
 # what the second round changed in configs/amazon_ao/cd_lightgcn_text.yaml, undone for both rounds
 _BEFORE_ROUND2 = ["model.lexical=false", "model.dim=64", "model.norm_exp=0.5", "model.item_id=true"]
 STUDIES: dict[str, tuple[str, list[str], str, list[tuple[str, list[str]]]]] = {
-    "amazon-ao": ("configs/amazon_ao/cd_lightgcn_text.yaml",
+    "amazon-ao": (_AO_TEXT,
                   _BEFORE_ROUND2 + ["train.cold_sim=0", "train.reg=0.0001"],
                   "amazon-ao", [
         ("aot_base", []),
-        ("aot_sm", ["train.loss=softmax", "train.negatives=64", "train.temperature=0.1"]),
+        ("aot_sm", [*_SOFTMAX, "train.temperature=0.1"]),
         ("aot_cs5", ["train.cold_sim=0.5"]),
         ("aot_cs10", ["train.cold_sim=1.0"]),
-        ("aot_cs5_sm", ["train.cold_sim=0.5", "train.loss=softmax", "train.negatives=64",
-                        "train.temperature=0.1"]),
+        ("aot_cs5_sm", ["train.cold_sim=0.5", *_SOFTMAX, "train.temperature=0.1"]),
         ("aot_cs5_l4", ["train.cold_sim=0.5", "model.layers=4"]),
         ("aot_cs5_d128", ["train.cold_sim=0.5", "model.dim=128"]),
         ("aot_cs5_neg4", ["train.cold_sim=0.5", "train.negatives=4"]),
@@ -53,7 +62,7 @@ STUDIES: dict[str, tuple[str, list[str], str, list[tuple[str, list[str]]]]] = {
     ]),
     # second round: learned term embeddings over the titles' TF-IDF (model.lexical) on top of the
     # first round's winner (aot_cs5_reg = this study's aol_base)
-    "amazon-ao-lexical": ("configs/amazon_ao/cd_lightgcn_text.yaml", _BEFORE_ROUND2,
+    "amazon-ao-lexical": (_AO_TEXT, _BEFORE_ROUND2,
                           "amazon-ao-lexical", [
         ("aol_base", []),
         ("aol_lex", ["model.lexical=true"]),
@@ -66,7 +75,7 @@ STUDIES: dict[str, tuple[str, list[str], str, list[tuple[str, list[str]]]]] = {
     ]),
     # third round: one change at a time on the second round's winner (= the committed config,
     # aor3_base = aol_lex_d128_g03_noid): more hops, more width, more simulated cold start
-    "amazon-ao-round3": ("configs/amazon_ao/cd_lightgcn_text.yaml", [], "amazon-ao-round3", [
+    "amazon-ao-round3": _on_committed("amazon-ao-round3", [
         ("aor3_base", []),
         ("aor3_l4", ["model.layers=4"]),
         ("aor3_d256", ["model.dim=256"]),
@@ -75,7 +84,7 @@ STUDIES: dict[str, tuple[str, list[str], str, list[tuple[str, list[str]]]]] = {
     # fourth round, same base: the model options that rounds 1-3 left at their defaults --
     # the domain popularity head, one text projection per domain, an MLP projection, users
     # without ID embeddings (text profile + graph only)
-    "amazon-ao-round4": ("configs/amazon_ao/cd_lightgcn_text.yaml", [], "amazon-ao-round4", [
+    "amazon-ao-round4": _on_committed("amazon-ao-round4", [
         ("aor4_base", []),
         ("aor4_pb", ["model.pop_bias=true"]),
         ("aor4_heads", ["model.domain_heads=true"]),
@@ -83,7 +92,7 @@ STUDIES: dict[str, tuple[str, list[str], str, list[tuple[str, list[str]]]]] = {
         ("aor4_nouid", ["model.user_id=false"]),
     ]),
     # the base row is round 4's run (same config and seed: the run is deterministic)
-    "amazon-ao-round5": ("configs/amazon_ao/cd_lightgcn_text.yaml", [], "amazon-ao-round5", [
+    "amazon-ao-round5": _on_committed("amazon-ao-round5", [
         ("aor4_base", []),
         ("aor5_lr2", ["train.lr=0.002"]),
         ("aor5_lr10", ["train.lr=0.01"]),
@@ -93,20 +102,18 @@ STUDIES: dict[str, tuple[str, list[str], str, list[tuple[str, list[str]]]]] = {
     # (round 1 tried it on the pre-lexical base at temperature 0.1), BPR with 4 negatives, and
     # the softmax with the domain popularity head (softmax lifts warm users, drops cold ones),
     # then at a softer temperature, and early-stopped on the validation cold groups only
-    "amazon-ao-round6": ("configs/amazon_ao/cd_lightgcn_text.yaml", [], "amazon-ao-round6", [
+    "amazon-ao-round6": _on_committed("amazon-ao-round6", [
         ("aor4_base", []),
-        ("aor6_sm", ["train.loss=softmax", "train.negatives=64", "train.temperature=0.2"]),
+        ("aor6_sm", [*_SOFTMAX, "train.temperature=0.2"]),
         ("aor6_neg4", ["train.negatives=4"]),
-        ("aor6_sm_pb", ["train.loss=softmax", "train.negatives=64", "train.temperature=0.2",
-                        "model.pop_bias=true"]),
-        ("aor6_sm_pb_t05", ["train.loss=softmax", "train.negatives=64", "train.temperature=0.5",
-                            "model.pop_bias=true"]),
-        ("aor6_sm_pb_selcold", ["train.loss=softmax", "train.negatives=64", "train.temperature=0.2",
+        ("aor6_sm_pb", [*_SOFTMAX, "train.temperature=0.2", "model.pop_bias=true"]),
+        ("aor6_sm_pb_t05", [*_SOFTMAX, "train.temperature=0.5", "model.pop_bias=true"]),
+        ("aor6_sm_pb_selcold", [*_SOFTMAX, "train.temperature=0.2",
                                 "model.pop_bias=true", "eval.select_scenarios=[cold]"]),
     ]),
     # seventh round, same base: what might move the cold groups -- stronger L2, fewer hops, less
     # simulated cold start, a degree exponent between rounds 2's 0.3 and LightGCN's 0.5
-    "amazon-ao-round7": ("configs/amazon_ao/cd_lightgcn_text.yaml", [], "amazon-ao-round7", [
+    "amazon-ao-round7": _on_committed("amazon-ao-round7", [
         ("aor4_base", []),
         ("aor7_reg3", ["train.reg=0.003"]),
         ("aor7_l2", ["model.layers=2"]),
