@@ -85,3 +85,60 @@ def test_cold_sim_runs_are_deterministic_and_checked(tmp_path):
     with pytest.raises(RunError, match="mini-batch"):
         train_run(quick_cfg(tmp_path, "mb", cold_sim=0.5, mode="minibatch", fanouts=[4, 4]),
                   progress=False, export=False)
+
+
+def test_holdout_hides_one_domain_of_fixed_bridge_users_for_the_whole_run():
+    ds = make_tiny()
+    sim = ColdStartSimulator(ds, 0.5, holdout=0.3, seed=0)
+    tr = ds.train
+    users, doms = tr["user"].to_numpy(), tr["domain"].to_numpy()
+    held = {(u, d) for u, d in zip(users[sim.held], doms[sim.held])}
+    held_users = {u for u, _ in held}
+    bridge = set(ColdStartSimulator(ds, 0.5).bridge.tolist())
+    assert held_users and held_users <= bridge and len(held) == len(held_users)
+    for u, d in held:
+        assert sim.held[(users == u) & (doms == d)].all() and not sim.held[(users == u) & (doms != d)].any()
+    assert held_users.isdisjoint(sim.bridge.tolist())             # not drawn again per epoch
+    masks = [sim.keep_mask(_gen(s)) for s in range(3)]
+    for keep in masks:                                            # held rows never in the graph,
+        assert not (keep & sim.held).any()                        # and no user loses two domains
+        lost = {(u, d) for u, d in zip(users[~keep], doms[~keep])}
+        assert len(lost) == len({u for u, _ in lost})
+    assert not np.array_equal(masks[0], masks[1])                 # the rest still rotates
+    again = ColdStartSimulator(ds, 0.5, holdout=0.3, seed=0)
+    assert np.array_equal(again.held, sim.held)                   # the seed fixes it
+    assert not np.array_equal(ColdStartSimulator(ds, 0.5, holdout=0.3, seed=1).held, sim.held)
+    only = ColdStartSimulator(ds, 0.0, holdout=0.3, seed=0)       # holdout without the rotation
+    assert np.array_equal(only.keep_mask(_gen(0)), ~only.held)
+    with pytest.raises(ValueError, match="cold_holdout"):
+        ColdStartSimulator(ds, 0.5, holdout=1.0)
+
+
+def test_detach_own_id_keeps_values_and_cuts_the_direct_gradient():
+    ds = make_tiny()
+    model = _model(ds, "cd-lightgcn")
+    model.train()
+    users = torch.tensor([0, 1, 2, 3])
+    held = torch.tensor([True, False, True, False])
+    u_all, _ = model()
+    u = model.detach_own_id(u_all[users], users, held)
+    assert torch.equal(u, u_all[users])
+    # held rows lose exactly the direct path w_0 * P_u (d sum / d P_u = w_0 per entry); others keep all
+    w0 = 1 / (model.layers + 1)
+    grad = torch.autograd.grad(u.sum(), model.user_emb, retain_graph=True)[0]
+    plain = torch.autograd.grad(u_all[users].sum(), model.user_emb)[0]
+    lost = (plain[users] - grad[users]).abs().amax(dim=1)
+    assert torch.allclose(lost, held.float() * w0, atol=1e-6)
+
+
+def test_holdout_runs_are_deterministic_and_checked(tmp_path):
+    a = train_run(quick_cfg(tmp_path, "a", epochs=2, cold_holdout=0.3), progress=False, export=False)
+    b = train_run(quick_cfg(tmp_path, "b", epochs=2, cold_holdout=0.3), progress=False, export=False)
+    c = train_run(quick_cfg(tmp_path, "c", epochs=2), progress=False, export=False)
+    assert torch.equal(a.model.embeddings()[0], b.model.embeddings()[0])
+    assert not torch.equal(a.model.embeddings()[0], c.model.embeddings()[0])
+    with pytest.raises(ConfigError, match="cold_holdout"):
+        quick_cfg(tmp_path, "bad", cold_holdout=1.0)
+    with pytest.raises(RunError, match="does not support"):
+        train_run(quick_cfg(tmp_path, "mf", model="mf", model_kw={"dim": 8}, cold_holdout=0.3),
+                  progress=False, export=False)
