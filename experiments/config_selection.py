@@ -18,7 +18,6 @@ whose ``summary.json`` exists is read, not retrained).
     python experiments/config_selection.py --study amazon-ao-round6     # round 6: the loss
     python experiments/config_selection.py --study amazon-ao-round7     # round 7: L2, hops, cold_sim, norm_exp
     python experiments/config_selection.py --study amazon-ao-round8     # round 8: layer weights, user text, terms
-    python experiments/config_selection.py --study amazon-ao-round9     # round 9: held-out cold users
 """
 
 from __future__ import annotations
@@ -127,11 +126,6 @@ STUDIES: dict[str, tuple[str, list[str], str, list[tuple[str, list[str]]]]] = {
         ("aor8_lw", ["model.layer_weights=[0.1,0.2,0.3,0.4]"]),
         ("aor8_nout", ["model.user_text=false"]),
         ("aor8_df5", ["model.lexical_min_df=5"]),
-    ]),
-    "amazon-ao-round9": _on_committed("amazon-ao-round9", [
-        ("aor4_base", []),
-        ("aor9_ho10", ["train.cold_holdout=0.1"]),
-        ("aor9_ho25", ["train.cold_holdout=0.25"]),
     ]),
 }
 METRICS = (("ndcg", 20), ("recall", 20))

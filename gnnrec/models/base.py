@@ -39,8 +39,7 @@ Training contract (gradient models, ``trainable = True``):
 Simulated cold start (``train.cold_sim``, :mod:`gnnrec.train.coldsim`): models
 that set ``supports_cold_sim`` implement ``simulate_cold(keep)``: while in
 training mode, propagate over the train rows where the (n_train,) bool numpy
-mask ``keep`` is True; ``keep=None`` restores the full graph. With
-``train.cold_holdout`` they also implement ``detach_own_id(u, users, held)``.
+mask ``keep`` is True; ``keep=None`` restores the full graph.
 
 Closed-form models (``trainable = False``, e.g. popularity, text-only) fill
 their embeddings in ``fit()``; the trainer calls it instead of gradient steps.
@@ -95,15 +94,13 @@ class Batch:
     """Interaction batch from the trainer's sampler: (B,) int64 tensors each.
 
     ``neg`` is (B, n_neg) same-domain items that are not train positives of
-    the user in that domain. ``held`` (B,) bool marks rows held out of the
-    graph by ``train.cold_holdout`` (None without one).
+    the user in that domain.
     """
 
     users: torch.Tensor
     pos: torch.Tensor
     neg: torch.Tensor
     domain: torch.Tensor
-    held: torch.Tensor | None = None
 
 
 class Recommender(nn.Module):
@@ -146,12 +143,6 @@ class Recommender(nn.Module):
     def simulate_cold(self, keep: np.ndarray | None) -> None:
         """Train on the graph of the kept train rows (None: the full graph); see module docstring."""
         raise NotImplementedError(f"model {self.name!r} does not support train.cold_sim")
-
-    def detach_own_id(self, u: torch.Tensor, users: torch.Tensor, held: torch.Tensor) -> torch.Tensor:
-        """``u`` (B, k): final vectors of ``users`` (B,) from ``forward()``; returns them with the
-        same values but no gradient into the user's own layer-0 ID row where ``held`` (B,) bool
-        (see :mod:`gnnrec.train.coldsim`)."""
-        raise NotImplementedError(f"model {self.name!r} does not support train.cold_holdout")
 
     def fit(self) -> None:
         """Closed-form fitting (``trainable = False`` models)."""

@@ -229,16 +229,6 @@ class _LightGCNBase(Recommender):
         return block_layout(users.view(self.n_domains, self.n_users, self.dim), items,
                             self.item_domain)
 
-    def detach_own_id(self, u: torch.Tensor, users: torch.Tensor, held: torch.Tensor) -> torch.Tensor:
-        """Remove the direct path ``w_0 P_u`` from the gradient of held rows (the value is
-        unchanged; the small ``A^2`` return path through the user's items stays)."""
-        if self.user_emb is None:
-            return u
-        w0 = self.layer_weights[0] if self.layer_weights else 1.0 / (self.layers + 1)
-        p = self.user_emb[users]
-        delta = (w0 * (p - p.detach())) * held[:, None].to(p.dtype)
-        return u - nn.functional.pad(delta, (0, u.shape[1] - self.dim))
-
     def layer0(self, batch: Batch) -> list[torch.Tensor]:
         e0 = self._e0 if self._e0 is not None else self.layer0_all()
         urows = batch.users if self.joint else batch.domain * self.n_users + batch.users

@@ -33,8 +33,6 @@ def register(sub: argparse._SubParsersAction) -> None:
                f"train.* keys (default): {_section_keys('train')}\n"
                "  cold_sim: share of bridge users whose one domain is hidden from the graph each "
                "epoch (simulated cross-domain cold start; cd-lightgcn*)\n"
-               "  cold_holdout: share of bridge users held out of one domain for the whole run, "
-               "trained on it without their own ID embedding (cd-lightgcn*)\n"
                f"eval.* keys (default): {_section_keys('eval')}")
     p.add_argument("config", help="YAML config file, or '-' for the built-in defaults")
     p.add_argument("overrides", nargs="*", metavar="KEY=VALUE",

@@ -52,7 +52,6 @@ SCHEMA: dict[str, tuple[Any, tuple[type, ...], tuple | None]] = {
     "train.target_domains": (None, (list,), None),
     "train.target_weight": (2.0, _NUM, None),
     "train.cold_sim": (0.0, _NUM, None),                                 # gnnrec.train.coldsim
-    "train.cold_holdout": (0.0, _NUM, None),                             # gnnrec.train.coldsim
     "train.eval_every": (1, (int,), None),
     "train.patience": (5, (int,), None),
     "train.min_epochs": (0, (int,), None),         # early stopping cannot end training before this
@@ -179,10 +178,6 @@ def resolve(raw: dict[str, Any] | None, overrides: list[str] | None = None, sour
     if not 0.0 <= out["train.cold_sim"] <= 1.0:
         raise ConfigError(f"{srcs.get('train.cold_sim', source)}: train.cold_sim is the share of bridge "
                           f"users hidden per epoch, in [0, 1]; got {out['train.cold_sim']}")
-    if not 0.0 <= out["train.cold_holdout"] < 1.0:
-        raise ConfigError(f"{srcs.get('train.cold_holdout', source)}: train.cold_holdout is the share of "
-                          f"bridge users held out of one domain for the whole run, in [0, 1); got "
-                          f"{out['train.cold_holdout']}")
     if out["eval.k"] not in out["eval.ks"]:
         raise ConfigError(f"{srcs.get('eval.k', source)}: eval.k={out['eval.k']} (the selection "
                           f"cut-off) must be one of eval.ks={out['eval.ks']}")

@@ -248,10 +248,9 @@ class MiniBatchTrainer(Trainer):
 
     def __init__(self, model: Recommender, ds: Dataset, cfg: dict[str, Any], run_dir, device,
                  progress: bool = True, graph=None, shard: tuple[int, int] = (0, 1)) -> None:
-        if float(cfg["train"]["cold_sim"]) > 0 or float(cfg["train"]["cold_holdout"]) > 0:
-            raise RunError(f"train.cold_sim={cfg['train']['cold_sim']} / train.cold_holdout="
-                           f"{cfg['train']['cold_holdout']} change the full graph and have no mini-batch "
-                           f"path; use train.mode=full or set both to 0")
+        if float(cfg["train"]["cold_sim"]) > 0:
+            raise RunError(f"train.cold_sim={cfg['train']['cold_sim']} rebuilds the full graph each "
+                           f"epoch and has no mini-batch path; use train.mode=full or train.cold_sim=0")
         super().__init__(model, ds, cfg, run_dir, device, progress)
         from torch_geometric.loader import LinkNeighborLoader
         from torch_geometric.sampler import NegativeSampling

@@ -168,16 +168,12 @@ class Trainer:
         self.item_domain = item_dom
         self.sparse_tables: list[torch.nn.Parameter] = []   # get sparse gradients (gnnrec.train.optim)
         self.cold_sim: ColdStartSimulator | None = None
-        self.held: torch.Tensor | None = None
-        if float(t["cold_sim"]) > 0 or float(t["cold_holdout"]) > 0:
+        if float(t["cold_sim"]) > 0:
             if not model.supports_cold_sim:
-                raise RunError(f"train.cold_sim={t['cold_sim']}, train.cold_holdout={t['cold_holdout']}: "
-                               f"model {model.name!r} does not support simulated cold start "
-                               f"(cd-lightgcn and cd-lightgcn-text do); set both to 0")
-            self.cold_sim = ColdStartSimulator(ds, float(t["cold_sim"]), float(t["cold_holdout"]),
-                                               int(cfg["seed"]))
-            if self.cold_sim.held.any():
-                self.held = torch.as_tensor(self.cold_sim.held, device=device)
+                raise RunError(f"train.cold_sim={t['cold_sim']}: model {model.name!r} does not support "
+                               f"simulated cold start (cd-lightgcn and cd-lightgcn-text do); set "
+                               f"train.cold_sim=0")
+            self.cold_sim = ColdStartSimulator(ds, float(t["cold_sim"]))
 
     # ---- one step ---------------------------------------------------------------
     def _ranking_loss(self, batch: Batch) -> torch.Tensor:
@@ -185,8 +181,6 @@ class Trainer:
         with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.amp):
             U, V = self.model()
             u, p, n = U[batch.users], V[batch.pos], V[batch.neg]
-            if batch.held is not None:
-                u = self.model.detach_own_id(u, batch.users, batch.held)
             if t["loss"] == "bpr":
                 loss = bpr_loss(u, p, n)
             else:
@@ -243,8 +237,7 @@ class Trainer:
     def _batch(self, rows: torch.Tensor, gen: torch.Generator) -> Batch:
         users, doms = self.pos.users[rows], self.pos.domains[rows]
         return Batch(users=users, pos=self.pos.items[rows], domain=doms,
-                     neg=self.neg.sample(users, doms, int(self.t["negatives"]), gen),
-                     held=None if self.held is None else self.held[rows])
+                     neg=self.neg.sample(users, doms, int(self.t["negatives"]), gen))
 
     # ---- stages ------------------------------------------------------------------
     def fit(self, resume: bool) -> float:
