@@ -18,6 +18,7 @@ whose ``summary.json`` exists is read, not retrained).
     python experiments/config_selection.py --study amazon-ao-round6     # round 6: the loss
     python experiments/config_selection.py --study amazon-ao-round7     # round 7: L2, hops, cold_sim, norm_exp
     python experiments/config_selection.py --study amazon-ao-round8     # round 8: layer weights, user text, terms
+    python experiments/config_selection.py --study amazon-ao-round10    # round 10: cross-domain item map
 """
 
 from __future__ import annotations
@@ -126,6 +127,12 @@ STUDIES: dict[str, tuple[str, list[str], str, list[tuple[str, list[str]]]]] = {
         ("aor8_lw", ["model.layer_weights=[0.1,0.2,0.3,0.4]"]),
         ("aor8_nout", ["model.user_text=false"]),
         ("aor8_df5", ["model.lexical_min_df=5"]),
+    ]),
+    "amazon-ao-round10": _on_committed("amazon-ao-round10", [
+        ("aor4_base", []),
+        ("aor10_cm2", ["model.cross_map=0.2"]),
+        ("aor10_cm3_l300", ["model.cross_map=0.3", "model.cross_map_lambda=300"]),
+        ("aor10_cm2_l100", ["model.cross_map=0.2", "model.cross_map_lambda=100"]),
     ]),
 }
 METRICS = (("ndcg", 20), ("recall", 20))

@@ -41,7 +41,8 @@ _NOT_HASHED = ("name", "runs_dir", "device")
 # keys added after runs were cached: at these values a run computes what those runs computed,
 # so the key leaves them out and the cache stays valid
 _NEUTRAL = {"train": {"min_epochs": 0},
-            "model": {"user_id": True, "norm_exp": 0.5, "lexical": False, "lexical_min_df": 2}}
+            "model": {"user_id": True, "norm_exp": 0.5, "lexical": False, "lexical_min_df": 2,
+                      "cross_map": 0.0, "cross_map_lambda": 1000.0, "cross_map_rank": 256}}
 
 
 class BenchError(ValueError):

@@ -17,6 +17,12 @@ Layer 0 (users then items, (N, dim))::
 
 Final embeddings ``E = sum_l w_l A_hat^l E0`` (``layers``; mean by default).
 
+Cross-domain item map (joint models, ``cross_map: alpha > 0``): at scoring
+time the closed-form ridge map of :mod:`gnnrec.models.cross_map` (other
+domains' items -> this domain's, fitted on bridge users, ``cross_map_lambda``,
+rank ``cross_map_rank`` per domain) is appended, weighted ``alpha`` against the
+standardised model score; it never enters the loss.
+
 The joint models support simulated cold start (``train.cold_sim``): in training
 mode ``A_hat`` and ``tbar_u`` come from the epoch's kept train rows only.
 
@@ -46,6 +52,7 @@ from torch import nn
 
 from gnnrec.graph import domain_adjacency, joint_adjacency, propagate, to_torch_csr
 from gnnrec.models.base import Batch, ModelContext, Recommender, init_embedding
+from gnnrec.models.cross_map import CrossMapHead
 from gnnrec.models.domain_blocks import block_layout
 from gnnrec.models.pop_head import DomainPopularityHead, active_domains
 from gnnrec.models.term_bag import TermBag
@@ -54,7 +61,8 @@ from gnnrec.text.lexical import lexical_features
 
 _BASE: dict[str, Any] = {"dim": 64, "layers": 3, "init_std": 0.1, "layer_weights": None,
                          "user_id": True, "norm_exp": 0.5}
-_JOINT: dict[str, Any] = {"pop_bias": False}
+_JOINT: dict[str, Any] = {"pop_bias": False, "cross_map": 0.0, "cross_map_lambda": 1000.0,
+                          "cross_map_rank": 256}
 _TEXT: dict[str, Any] = {"text_proj": "linear", "user_text": True, "domain_heads": False,
                          "item_id": True, "lexical": False, "lexical_min_df": 2}
 
@@ -104,6 +112,18 @@ class _LightGCNBase(Recommender):
         self.pop_bias = bool(cfg.get("pop_bias", False))
         if self.pop_bias:
             self._init_pop_bias(ctx, item_dom)
+        self.cross_head: CrossMapHead | None = None
+        alpha = float(cfg.get("cross_map", 0.0))
+        if alpha < 0:
+            raise ValueError(f"model.cross_map must be >= 0 (0 = off), got {alpha}")
+        if alpha > 0:
+            g = ctx.graph
+            r = sp.csr_matrix((np.ones(len(g.users), np.float32), (g.users, g.items)),
+                              shape=(self.n_users, self.n_items))
+            r.data[:] = 1.0
+            self.cross_head = CrossMapHead(r, item_dom, alpha,
+                                           float(cfg["cross_map_lambda"]), int(cfg["cross_map_rank"]),
+                                           self.device)
 
     def _adjacency(self, keep: np.ndarray | None) -> torch.Tensor:
         """Normalised adjacency of the train rows (where ``keep``) with exponent ``norm_exp``;
@@ -225,7 +245,11 @@ class _LightGCNBase(Recommender):
         out = propagate(adj, e0, self.layers, self.layer_weights)
         users, items = out[: self.n_user_nodes], out[self.n_user_nodes:]
         if self.joint:
-            return self._with_pop(users, items) if self.pop_bias else (users, items)
+            if self.pop_bias:
+                users, items = self._with_pop(users, items)
+            if self.cross_head is not None and not self.training:
+                users, items = self.cross_head(users, items)
+            return users, items
         return block_layout(users.view(self.n_domains, self.n_users, self.dim), items,
                             self.item_domain)
 

@@ -1,0 +1,153 @@
+"""Closed-form cross-domain item map, appended to a model's vectors as an exact inner product.
+
+For each target domain d, a ridge regression (EASE-like, fitted on the train
+matrix) maps a user's items in the *other* domains to scores of d's items::
+
+    W_d = argmin_W ||T - S W||^2 + lam ||W||^2 = (S^T S + lam I)^-1 S^T T
+        =  S^T (S S^T + lam I)^-1 T                      (push-through identity)
+
+with ``S`` (n_b, n_src) the source-domain columns and ``T`` (n_b, n_d) the
+domain-d columns of the binary train matrix, over the n_b users with train
+rows on both sides (bridge users; a user cold in d has no row in T and is
+not fitted). The solve uses whichever Gram matrix is smaller (n_b or n_src
+square). ``W_d`` is factorised to rank k by a randomized SVD that only ever
+multiplies by ``W_d`` or ``W_d^T`` (Halko et al. 2011), ``W_d ~ A_d B_d^T``,
+so the map is served in ``D * k`` extra dimensions::
+
+    U_map[u] = [s_u^(1) A_1, .., s_u^(D) A_D]          (s_u^(d): u's train row outside d)
+    V_map[i] = [0, .., B_d[i], .., 0]                    (d = domain of i)
+    U_map[u] . V_map[i] = s_u^(d) A_d B_d[i]^T ~ (s_u^(d) W_d)_i
+
+A cold user's score for d's items is then what the bridge users' co-purchases
+predict from the user's other domains; warm users get the same cross-domain
+term. :class:`CrossMapHead` standardises the model's score and the map's
+score by their standard deviations over a fixed sample of (user, item) pairs
+and appends ``alpha * U_map / s_map`` to ``U / s_model``::
+
+    score(u, i) = U[u] . V[i] / s_model + alpha * U_map[u] . V_map[i] / s_map
+
+Used by the joint LightGCN models (``model.cross_map: alpha > 0``) at scoring
+time only: the map is fitted on the same train rows the model trains on, so
+its train-pair scores are optimistic and it does not enter the loss.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.sparse as sp
+import torch
+from torch import nn
+
+MAX_GRAM = 40_000        # largest dense Gram side (40k^2 float32 = 6.4 GB)
+
+
+def _solver(s: sp.csr_matrix, t: sp.csr_matrix, lam: float, dtype=torch.float64):
+    """(matvec, rmatvec) of ``W = (S^T S + lam I)^-1 S^T T`` for dense (n, q) blocks."""
+    n_b, n_src = s.shape
+    side = min(n_b, n_src)
+    if side > MAX_GRAM:
+        raise ValueError(f"model.cross_map needs a dense {side} x {side} solve (min of {n_b} bridge "
+                         f"users and {n_src} source items), above the {MAX_GRAM} limit; set "
+                         f"model.cross_map=0 for this dataset")
+    dual = n_b <= n_src
+    gram = (s @ s.T) if dual else (s.T @ s)
+    g = torch.from_numpy(np.asarray(gram.toarray(), dtype=np.float64)).to(dtype)
+    g.diagonal().add_(lam)
+    chol = torch.linalg.cholesky(g)
+    st, tt = s.T.tocsr(), t.T.tocsr()
+
+    def mul(m: sp.csr_matrix, x: torch.Tensor) -> torch.Tensor:
+        return torch.from_numpy(np.asarray(m @ x.numpy())).to(dtype)
+
+    def solve(x: torch.Tensor) -> torch.Tensor:
+        return torch.cholesky_solve(x, chol)
+
+    if dual:
+        return (lambda x: mul(st, solve(mul(t, x))),      # S^T K^-1 T x
+                lambda y: mul(tt, solve(mul(s, y))))      # T^T K^-1 S y
+    return (lambda x: solve(mul(st, mul(t, x))),          # G^-1 S^T T x
+            lambda y: mul(tt, mul(s, solve(y))))          # T^T S G^-1 y
+
+
+def randomized_svd(matvec, rmatvec, shape: tuple[int, int], rank: int, seed: int,
+                   oversample: int = 16, power: int = 4) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Top-``rank`` SVD ``(U (m, r), sigma (r,), V (n, r))`` of an (m, n) operator given by
+    ``matvec(X (n, q)) = W X`` and ``rmatvec(Y (m, q)) = W^T Y`` (float64 tensors)."""
+    m, n = shape
+    q = min(rank + oversample, m, n)
+    gen = torch.Generator().manual_seed(seed)
+    y = matvec(torch.randn(n, q, generator=gen, dtype=torch.float64))
+    for _ in range(power):                                # subspace iteration, re-orthonormalised
+        qm, _ = torch.linalg.qr(y)
+        z, _ = torch.linalg.qr(rmatvec(qm))
+        y = matvec(z)
+    qm, _ = torch.linalg.qr(y)
+    b = rmatvec(qm).T                                     # (q, n) = Q^T W
+    ub, sig, vt = torch.linalg.svd(b, full_matrices=False)
+    r = min(rank, q)
+    return (qm @ ub[:, :r]).numpy(), sig[:r].numpy(), vt[:r].T.numpy()
+
+
+def cross_map_blocks(r: sp.csr_matrix, item_domain: np.ndarray, lam: float, rank: int,
+                     seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """``(U_map (n_users, D*k), V_map (n_items, D*k))`` float32 of the module docstring.
+
+    ``r``: binary (n_users, n_items) train matrix; ``item_domain``: (n_items,) domain index.
+    A domain with no user on both sides contributes a zero block.
+    """
+    r = sp.csr_matrix(r, dtype=np.float64)
+    n_dom = int(item_domain.max()) + 1
+    ublocks, iblocks = [], []
+    for d in range(n_dom):
+        src, tgt = np.flatnonzero(item_domain != d), np.flatnonzero(item_domain == d)
+        s_all, t_all = r[:, src].tocsr(), r[:, tgt].tocsr()
+        both = np.flatnonzero((s_all.getnnz(axis=1) > 0) & (t_all.getnnz(axis=1) > 0))
+        ub = np.zeros((r.shape[0], rank), np.float32)
+        ib = np.zeros((r.shape[1], rank), np.float32)
+        if len(both) and len(src):
+            matvec, rmatvec = _solver(s_all[both], t_all[both], lam)
+            a, sig, b = randomized_svd(matvec, rmatvec, (len(src), len(tgt)), rank, seed + d)
+            k = len(sig)
+            ub[:, :k] = np.asarray(s_all @ (a * sig), dtype=np.float32)
+            ib[tgt, :k] = b
+        ublocks.append(ub)
+        iblocks.append(ib)
+    return np.hstack(ublocks), np.hstack(iblocks)
+
+
+def _pair_std(u: torch.Tensor, v: torch.Tensor, pu: torch.Tensor, pi: torch.Tensor) -> torch.Tensor:
+    return (u[pu] * v[pi]).sum(1).float().std().clamp_min(1e-12)
+
+
+class CrossMapHead(nn.Module):
+    """Appends the standardised cross-domain map (module docstring) to final (U, V).
+
+    Buffers (not in checkpoints: rebuilt from the train split): ``user_map``
+    (n_users, D*k), ``item_map`` (n_items, D*k) scaled by ``alpha / s_map``,
+    and the fixed sample of pairs ``(pair_users, pair_items)`` used for both
+    standard deviations.
+    """
+
+    def __init__(self, r: sp.csr_matrix, item_domain: np.ndarray, alpha: float, lam: float,
+                 rank: int, device: torch.device | str = "cpu", seed: int = 0,
+                 sample: int = 4096) -> None:
+        super().__init__()
+        if alpha <= 0 or lam <= 0 or rank < 1:
+            raise ValueError(f"cross map: need alpha > 0, lambda > 0 and rank >= 1, got "
+                             f"{alpha}, {lam}, {rank}")
+        um, im = cross_map_blocks(r, item_domain, lam, rank, seed)
+        gen = torch.Generator().manual_seed(seed)
+        pu = torch.randint(0, r.shape[0], (sample,), generator=gen)
+        pi = torch.randint(0, r.shape[1], (sample,), generator=gen)
+        um_t, im_t = torch.from_numpy(um), torch.from_numpy(im)
+        scale = alpha / float(_pair_std(um_t, im_t, pu, pi))
+        self.register_buffer("user_map", (um_t * scale).to(device), persistent=False)
+        self.register_buffer("item_map", im_t.to(device), persistent=False)
+        self.register_buffer("pair_users", pu.to(device), persistent=False)
+        self.register_buffer("pair_items", pi.to(device), persistent=False)
+
+    def forward(self, users: torch.Tensor, items: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``users`` (n_users, k), ``items`` (n_items, k) -> (n_users, k + D*r), (n_items, k + D*r)."""
+        s_model = _pair_std(users, items, self.pair_users, self.pair_items)
+        return (torch.cat([users / s_model, self.user_map.to(users.dtype)], 1),
+                torch.cat([items, self.item_map.to(items.dtype)], 1))
