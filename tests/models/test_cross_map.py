@@ -94,3 +94,18 @@ def test_bad_cross_map_settings_are_errors(tiny):
         build_model(_ctx(tiny, "cd-lightgcn-text", cross_map=-0.1))
     with pytest.raises(ValueError, match="lambda"):
         build_model(_ctx(tiny, "cd-lightgcn", cross_map=0.2, cross_map_lambda=0))
+
+
+def test_run_with_the_map_exports_and_reloads_the_same_vectors(tmp_path):
+    """The map is not in the checkpoint: load_run rebuilds it from the train split, exactly."""
+    from gnnrec.export.contract import load_export
+    from gnnrec.train import load_run, train_run
+    from tests.train.helpers import quick_cfg
+
+    cfg = quick_cfg(tmp_path, "cm", model_kw={"dim": 8, "layers": 2, "cross_map": 0.3,
+                                              "cross_map_rank": 3}, epochs=2)
+    res = train_run(cfg, progress=False)
+    exp = load_export(res.run_dir / "export")
+    assert exp.user_emb.shape[1] == 8 + 3 * 2
+    u, v = load_run(res.run_dir, device="cpu").model.embeddings()
+    assert np.allclose(exp.user_emb, u.numpy(), atol=1e-6) and np.allclose(exp.item_emb, v.numpy())
