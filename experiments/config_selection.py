@@ -19,6 +19,7 @@ whose ``summary.json`` exists is read, not retrained).
     python experiments/config_selection.py --study amazon-ao-round7     # round 7: L2, hops, cold_sim, norm_exp
     python experiments/config_selection.py --study amazon-ao-round8     # round 8: layer weights, user text, terms
     python experiments/config_selection.py --study amazon-ao-round10    # round 10: cross-domain item map
+    python experiments/config_selection.py --study ml1m-cd-cross-map    # round 10's map on ML-1M-CD
 """
 
 from __future__ import annotations
@@ -39,8 +40,8 @@ _SOFTMAX = ["train.loss=softmax", "train.negatives=64"]     # + train.temperatur
 
 def _on_committed(label: str, cands: list[tuple[str, list[str]]]
                   ) -> tuple[str, list[str], str, list[tuple[str, list[str]]]]:
-    """A study that starts from the committed amazon-ao text config as it is."""
-    return (_AO_TEXT, [], label, cands)
+    """A study of rounds 3-10: the committed amazon-ao text config without round 10's item map."""
+    return (_AO_TEXT, ["model.cross_map=0"], label, cands)
 
 
 # what the second round changed in configs/amazon_ao/cd_lightgcn_text.yaml, undone for both rounds
@@ -130,9 +131,15 @@ STUDIES: dict[str, tuple[str, list[str], str, list[tuple[str, list[str]]]]] = {
     ]),
     "amazon-ao-round10": _on_committed("amazon-ao-round10", [
         ("aor4_base", []),
-        ("aor10_cm2", ["model.cross_map=0.2"]),
+        ("aor10_cm2", ["model.cross_map=0.2", "model.cross_map_lambda=1000"]),
         ("aor10_cm3_l300", ["model.cross_map=0.3", "model.cross_map_lambda=300"]),
         ("aor10_cm2_l100", ["model.cross_map=0.2", "model.cross_map_lambda=100"]),
+    ]),
+    # the round-10 winner's map on the ML-1M-CD text config (whose 3-seed targets it already meets)
+    "ml1m-cd-cross-map": ("configs/ml1m_cd/cd_lightgcn_text.yaml", [], "ml1m-cd-cross-map", [
+        ("mlcm_base", []),
+        ("mlcm_cm2_l100", ["model.cross_map=0.2", "model.cross_map_lambda=100"]),
+        ("mlcm_cm2", ["model.cross_map=0.2"]),
     ]),
 }
 METRICS = (("ndcg", 20), ("recall", 20))
