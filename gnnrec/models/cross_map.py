@@ -38,7 +38,7 @@ import scipy.sparse as sp
 import torch
 from torch import nn
 
-MAX_GRAM = 40_000        # largest dense Gram side (40k^2 float32 = 6.4 GB)
+MAX_GRAM = 30_000        # largest dense Gram side (30k^2 float64 = 7.2 GB)
 
 
 def _solver(s: sp.csr_matrix, t: sp.csr_matrix, lam: float, dtype=torch.float64):

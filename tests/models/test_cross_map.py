@@ -109,3 +109,11 @@ def test_run_with_the_map_exports_and_reloads_the_same_vectors(tmp_path):
     assert exp.user_emb.shape[1] == 8 + 3 * 2
     u, v = load_run(res.run_dir, device="cpu").model.embeddings()
     assert np.allclose(exp.user_emb, u.numpy(), atol=1e-6) and np.allclose(exp.item_emb, v.numpy())
+
+
+def test_a_map_too_large_for_a_dense_solve_is_refused(monkeypatch):
+    import gnnrec.models.cross_map as cm
+    monkeypatch.setattr(cm, "MAX_GRAM", 5)
+    r = _matrix(30, 20, 0.3, seed=2)
+    with pytest.raises(ValueError, match="set model.cross_map=0"):
+        cross_map_blocks(r, np.repeat([0, 1], 10), lam=1.0, rank=4)
