@@ -57,9 +57,8 @@ def ndcg_at_k(scores: np.ndarray, truth: set[int], k: int = K) -> float:
 def signals(ds) -> dict[str, object]:
     from gnnrec.text.features import item_texts
     from gnnrec.text.lexical import lexical_features
-    from gnnrec.text.zero_shot import train_matrix
 
-    r = train_matrix(ds)                                   # (n_users, n_items) 0/1
+    r = ds.train_matrix()                                  # (n_users, n_items) 0/1
     pop = np.asarray(r.sum(axis=0)).ravel()
     cooc = (r.T @ r).tocsr()
     inv = 1.0 / np.sqrt(np.maximum(pop, 1.0))

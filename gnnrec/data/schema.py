@@ -28,6 +28,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import scipy.sparse as sp
 
 SPLITS = ("train", "valid", "test")
 SCENARIOS = ("warm", "cold")
@@ -175,6 +176,14 @@ class Dataset(_Tables):
         self.valid = normalize_interactions(self.valid, with_scenario=True)
         self.test = normalize_interactions(self.test, with_scenario=True)
         self.validate()
+
+    def train_matrix(self, dtype: Any = np.float32) -> sp.csr_matrix:
+        """Binary (n_users, n_items) CSR of the train positives (a repeated pair counts once)."""
+        tr = self.train
+        r = sp.csr_matrix((np.ones(len(tr), np.float32), (tr["user"].to_numpy(), tr["item"].to_numpy())),
+                          shape=(self.n_users, self.n_items))
+        r.data[:] = 1.0
+        return r.astype(dtype)
 
     def split(self, name: str) -> pd.DataFrame:
         if name not in SPLITS:

@@ -6,21 +6,10 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import scipy.sparse as sp
 
 from gnnrec.data.schema import Dataset
 from gnnrec.export.contract import Export
 from gnnrec.export.foldin import DEFAULT_RULE, describe
-
-
-def train_matrix(ds: Dataset) -> sp.csr_matrix:
-    """Binary CSR (n_users, n_items) of the train positives (duplicates collapsed)."""
-    tr = ds.train
-    m = sp.csr_matrix((np.ones(len(tr), np.int8), (tr["user"].to_numpy(), tr["item"].to_numpy())),
-                      shape=(ds.n_users, ds.n_items))
-    m.sum_duplicates()
-    m.data[:] = 1
-    return m
 
 
 def build_export(ds: Dataset, user_emb: np.ndarray, item_emb: np.ndarray, *,
@@ -41,7 +30,7 @@ def build_export(ds: Dataset, user_emb: np.ndarray, item_emb: np.ndarray, *,
         item_ids=ds.items["item_id"].astype(str).tolist(),
         user_emb=np.asarray(user_emb, dtype=np.float32),
         item_emb=np.asarray(item_emb, dtype=np.float32),
-        items=items, seen=train_matrix(ds),
+        items=items, seen=ds.train_matrix(np.int8),
         manifest={"model": model, "config": config or {},
                   "dataset": {"name": ds.name, "fingerprint": ds.fingerprint()},
                   "metrics": metrics or {}, "foldin": describe(foldin_rule), **manifest})

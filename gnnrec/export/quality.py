@@ -20,7 +20,6 @@ from typing import Any, Sequence
 import numpy as np
 
 from gnnrec.data.schema import Dataset
-from gnnrec.export.build import train_matrix
 from gnnrec.export.contract import Export, roundtrip
 from gnnrec.export.foldin import RULES, foldin_matrix, item_degrees
 
@@ -77,8 +76,9 @@ def foldin_report(exp: Export, ds: Dataset, rules: Sequence[str] = tuple(RULES),
     cold = np.unique(rows.loc[rows["scenario"] == "cold", "user"].to_numpy())
     if len(cold) == 0:
         raise ValueError(f"{ds.name}/{split} has no cold-start rows to measure fold-in on")
-    hist = train_matrix(ds)[cold]
-    deg = item_degrees(train_matrix(ds), ds.n_items)
+    r = ds.train_matrix(np.int8)
+    hist = r[cold]
+    deg = item_degrees(r, ds.n_items)
     kw = dict(split=split, ks=(K,), bootstrap=0, scenarios=["cold"])
     trained = _cells(evaluate(u, v, ds, **kw), ds, ("cold",))
     out: dict[str, Any] = {"split": split, "metric": f"{METRIC}@{K}", "users": int(len(cold)),

@@ -17,22 +17,13 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import scipy.sparse as sp
 
 from gnnrec.data.schema import Dataset
 
 
-def _interactions(ds: Dataset) -> sp.csr_matrix:
-    tr = ds.train
-    r = sp.csr_matrix((np.ones(len(tr), np.float32), (tr["user"].to_numpy(), tr["item"].to_numpy())),
-                      shape=(ds.n_users, ds.n_items))
-    r.data[:] = 1.0
-    return r
-
-
 def graph_facts(ds: Dataset) -> dict[str, Any]:
     """Compute the facts listed in the module docstring."""
-    r = _interactions(ds)
+    r = ds.train_matrix()
     item_dom = ds.item_domain()
     per_dom = []
     for d in range(len(ds.domains)):

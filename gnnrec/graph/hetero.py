@@ -16,7 +16,6 @@ global index (user index, or global item index) of each node.
 from __future__ import annotations
 
 import numpy as np
-import scipy.sparse as sp
 import torch
 
 from gnnrec.data.schema import Dataset
@@ -29,10 +28,7 @@ def item_type(domain: str) -> str:
 
 def user_text_mean(ds: Dataset, item_text: np.ndarray) -> np.ndarray:
     """Mean text embedding of each user's train items: (n_users, t) float32; zero rows if none."""
-    tr = ds.train
-    r = sp.csr_matrix((np.ones(len(tr), np.float32), (tr["user"].to_numpy(), tr["item"].to_numpy())),
-                      shape=(ds.n_users, ds.n_items))
-    r.data[:] = 1.0
+    r = ds.train_matrix()
     deg = np.asarray(r.sum(axis=1)).ravel()
     out = np.asarray(r @ item_text, dtype=np.float32)
     out[deg > 0] /= deg[deg > 0, None]

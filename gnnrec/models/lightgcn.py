@@ -117,11 +117,7 @@ class _LightGCNBase(Recommender):
         if alpha < 0:
             raise ValueError(f"model.cross_map must be >= 0 (0 = off), got {alpha}")
         if alpha > 0:
-            g = ctx.graph
-            r = sp.csr_matrix((np.ones(len(g.users), np.float32), (g.users, g.items)),
-                              shape=(self.n_users, self.n_items))
-            r.data[:] = 1.0
-            self.cross_head = CrossMapHead(r, item_dom, alpha,
+            self.cross_head = CrossMapHead(ds.train_matrix(), item_dom, alpha,
                                            float(cfg["cross_map_lambda"]), int(cfg["cross_map_rank"]),
                                            self.device)
 

@@ -21,23 +21,13 @@ from gnnrec.data.schema import Dataset
 from gnnrec.text.features import TextFeatures
 
 
-def train_matrix(ds: Dataset) -> sp.csr_matrix:
-    """Binary ``(n_users, n_items)`` CSR matrix of train interactions (duplicates once)."""
-    tr = ds.train
-    r = sp.csr_matrix((np.ones(len(tr), dtype=np.float32),
-                       (tr["user"].to_numpy(), tr["item"].to_numpy())),
-                      shape=(ds.n_users, ds.n_items))
-    r.data[:] = 1.0                       # summed duplicates -> 1
-    return r
-
-
 def text_only_embeddings(ds: Dataset, feats: TextFeatures) -> tuple[np.ndarray, np.ndarray]:
     """(user_emb float32 ``(n_users, dim)``, item_emb float32 ``(n_items, dim)``); score = dot."""
     item = np.asarray(feats.item, dtype=np.float32)
     if item.shape[0] != ds.n_items:
         raise ValueError(f"text features have {item.shape[0]} rows but {ds.name} has "
                          f"{ds.n_items} items; they were computed for another dataset")
-    r = train_matrix(ds)
+    r = ds.train_matrix()
     counts = np.asarray(r.sum(axis=1)).ravel()
     inv = np.divide(1.0, counts, out=np.zeros_like(counts), where=counts > 0)
     user = np.asarray(sp.diags(inv.astype(np.float32)) @ r @ item, dtype=np.float32)

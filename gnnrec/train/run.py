@@ -9,7 +9,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import scipy.sparse as sp
 import yaml
 
 from gnnrec.data import load_dataset
@@ -57,15 +56,6 @@ def load_run(run_dir: str | os.PathLike, device: str = "auto", ds: Dataset | Non
     return LoadedRun(model=model, ds=ds, config=cfg, run_dir=run_dir)
 
 
-def train_seen(ds: Dataset) -> sp.csr_matrix:
-    """(n_users, n_items) 0/1 CSR of train positives."""
-    tr = ds.train
-    m = sp.csr_matrix((np.ones(len(tr), np.int8), (tr["user"].to_numpy(), tr["item"].to_numpy())),
-                      shape=(ds.n_users, ds.n_items))
-    m.data[:] = 1
-    return m
-
-
 def export_model(model: Recommender, ds: Dataset, run_name: str | None = None,
                  with_seen: bool = True) -> Export:
     """The model's final embeddings as an :class:`Export` (score = dot), ready for ``write_export``."""
@@ -77,7 +67,7 @@ def export_model(model: Recommender, ds: Dataset, run_name: str | None = None,
                   item_ids=ds.items["item_id"].astype(str).tolist(),
                   user_emb=u.detach().cpu().numpy().astype(np.float32),
                   item_emb=v.detach().cpu().numpy().astype(np.float32),
-                  items=items, seen=train_seen(ds) if with_seen else None,
+                  items=items, seen=ds.train_matrix(np.int8) if with_seen else None,
                   manifest={"model": model.name, "run": run_name, "dataset": ds.name,
                             "dataset_fingerprint": ds.fingerprint(), "domains": list(ds.domains),
                             "item_offsets": [int(x) for x in ds.item_offsets]})

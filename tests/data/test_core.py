@@ -20,6 +20,16 @@ def test_items_are_contiguous_domain_blocks(tiny):
     assert blk.stop - blk.start == 12
 
 
+def test_train_matrix_is_binary_over_the_train_rows(tiny):
+    tr = tiny.train
+    tiny.train = pd.concat([tr, tr.iloc[:3]], ignore_index=True)     # three repeated pairs
+    r = tiny.train_matrix(np.int8)
+    assert r.shape == (tiny.n_users, tiny.n_items) and r.dtype == np.int8
+    assert r.nnz == len(tr.drop_duplicates(["user", "item"])) and set(r.data) == {1}
+    assert r[int(tr["user"].iloc[0]), int(tr["item"].iloc[0])] == 1
+    assert tiny.train_matrix().dtype == np.float32
+
+
 def test_store_roundtrip_and_tamper(tiny, tmp_path):
     folder = save_prepared(tiny, tmp_path / "tiny")
     again = load_prepared(folder)

@@ -21,7 +21,6 @@ def test_title_terms_predict_cold_users_other_domain():
     from gnnrec.data.registry import load_dataset
     from gnnrec.text import item_texts
     from gnnrec.text.lexical import lexical_features
-    from gnnrec.text.zero_shot import train_matrix
 
     ds = load_dataset("amazon-ao")
     x, vocab = lexical_features(item_texts(ds)[0])
@@ -30,7 +29,7 @@ def test_title_terms_predict_cold_users_other_domain():
     in_art, in_office = (np.asarray(x[b].sum(axis=0)).ravel() > 0 for b in (art, office))
     both = in_art & in_office
     assert both.mean() > 0.3                          # a third of the terms occur in both domains
-    r = train_matrix(ds)
+    r = ds.train_matrix()
     cold = ds.valid[ds.valid["scenario"] == "cold"]
     for d, block in enumerate((art, office)):
         xd = x[block]
