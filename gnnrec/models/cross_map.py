@@ -41,8 +41,8 @@ from torch import nn
 MAX_GRAM = 30_000        # largest dense Gram side (30k^2 float64 = 7.2 GB)
 
 
-def _solver(s: sp.csr_matrix, t: sp.csr_matrix, lam: float, dtype=torch.float64):
-    """(matvec, rmatvec) of ``W = (S^T S + lam I)^-1 S^T T`` for dense (n, q) blocks."""
+def _solver(s: sp.csr_matrix, t: sp.csr_matrix, lam: float):
+    """(matvec, rmatvec) of ``W = (S^T S + lam I)^-1 S^T T`` for dense float64 (n, q) blocks."""
     n_b, n_src = s.shape
     side = min(n_b, n_src)
     if side > MAX_GRAM:
@@ -51,13 +51,13 @@ def _solver(s: sp.csr_matrix, t: sp.csr_matrix, lam: float, dtype=torch.float64)
                          f"model.cross_map=0 for this dataset")
     dual = n_b <= n_src
     gram = (s @ s.T) if dual else (s.T @ s)
-    g = torch.from_numpy(np.asarray(gram.toarray(), dtype=np.float64)).to(dtype)
+    g = torch.from_numpy(gram.toarray().astype(np.float64))
     g.diagonal().add_(lam)
     chol = torch.linalg.cholesky(g)
     st, tt = s.T.tocsr(), t.T.tocsr()
 
     def mul(m: sp.csr_matrix, x: torch.Tensor) -> torch.Tensor:
-        return torch.from_numpy(np.asarray(m @ x.numpy())).to(dtype)
+        return torch.from_numpy(np.asarray(m @ x.numpy(), dtype=np.float64))
 
     def solve(x: torch.Tensor) -> torch.Tensor:
         return torch.cholesky_solve(x, chol)
