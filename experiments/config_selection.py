@@ -136,10 +136,11 @@ STUDIES: dict[str, tuple[str, list[str], str, list[tuple[str, list[str]]]]] = {
         ("aor10_cm2_l100", ["model.cross_map=0.2", "model.cross_map_lambda=100"]),
     ]),
     # the round-10 winner's map on the ML-1M-CD text config (whose 3-seed targets it already meets)
-    "ml1m-cd-cross-map": ("configs/ml1m_cd/cd_lightgcn_text.yaml", [], "ml1m-cd-cross-map", [
+    "ml1m-cd-cross-map": ("configs/ml1m_cd/cd_lightgcn_text.yaml", ["model.cross_map=0"],
+                          "ml1m-cd-cross-map", [
         ("mlcm_base", []),
         ("mlcm_cm2_l100", ["model.cross_map=0.2", "model.cross_map_lambda=100"]),
-        ("mlcm_cm2", ["model.cross_map=0.2"]),
+        ("mlcm_cm2", ["model.cross_map=0.2", "model.cross_map_lambda=1000"]),
     ]),
 }
 METRICS = (("ndcg", 20), ("recall", 20))
