@@ -53,3 +53,23 @@ def test_ridge_map_is_the_closed_form_on_users_with_both_sides() -> None:
     got = load_experiment("cold_signals").ridge_map(sp.csr_matrix(r), source, lam)
     assert got.shape == (4, 6)
     np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5)
+
+
+def test_sequence_cooc_weights_pairs_by_distance_in_the_train_sequence() -> None:
+    import types
+
+    import pandas as pd
+
+    # user 0 buys 0, 1, 2 in that order (timestamps out of row order); user 1 buys 2 then 0,
+    # far apart in time -- only the rank in the user's train rows counts
+    train = pd.DataFrame({"user": [0, 0, 0, 1, 1], "item": [2, 0, 1, 0, 2],
+                          "timestamp": [30, 10, 20, 5000, 7]})
+    ds = types.SimpleNamespace(train=train, n_items=4)
+    tau = 2.0
+    got = load_experiment("cold_signals").sequence_cooc(ds, tau).toarray()
+    e1, e2 = np.exp(-1 / tau), np.exp(-2 / tau)
+    want = np.zeros((4, 4))
+    want[0, 1] = want[1, 0] = e1                           # user 0: positions 1 and 2
+    want[1, 2] = want[2, 1] = e1                           # user 0: positions 2 and 3
+    want[0, 2] = want[2, 0] = e2 + e1                      # user 0: 1 and 3; user 1: 2 and 1
+    np.testing.assert_allclose(got, want)
