@@ -28,7 +28,6 @@ from pathlib import Path
 import numpy as np
 import torch
 
-ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 RANK = 256
 
@@ -74,6 +73,7 @@ def main() -> None:
     p.add_argument("--seq-cooc", default="0.1,0.2,0.4")
     p.add_argument("--seq-tau", type=float, default=20.0)
     a = p.parse_args()
+    from cold_signals import write_table
     from gnnrec.eval import evaluate
     from gnnrec.train.run import load_run
 
@@ -127,10 +127,7 @@ def main() -> None:
                      + " | ".join(f"{val[g]:.4f}" for g in groups) + " |")
         print(lines[-1], flush=True)
     lines += ["", f"Reproduce: `python experiments/cold_blends.py {a.run}`"]
-    out = ROOT / "results" / f"cold-blends-{ds.name}"
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "table.md").write_text("\n".join(lines) + "\n")
-    print("\n".join(lines))
+    write_table(f"cold-blends-{ds.name}", lines)
 
 
 if __name__ == "__main__":

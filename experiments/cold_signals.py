@@ -177,7 +177,12 @@ def main() -> None:
             lines.append(f"| {split} | {name}/cold | "
                          + " | ".join(f"{res[(name, n)]:.4f}" for n in names) + " |")
     lines += ["", f"Reproduce: `python experiments/cold_signals.py --dataset {a.dataset}`"]
-    out = ROOT / "results" / f"cold-signals-{a.dataset}"
+    write_table(f"cold-signals-{a.dataset}", lines)
+
+
+def write_table(folder: str, lines: list[str]) -> None:
+    """Write ``lines`` to ``results/<folder>/table.md`` and print them."""
+    out = ROOT / "results" / folder
     out.mkdir(parents=True, exist_ok=True)
     (out / "table.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
