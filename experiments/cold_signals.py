@@ -59,18 +59,28 @@ def ndcg_at_k(scores: np.ndarray, truth: set[int], k: int = K) -> float:
     return dcg / sum(1.0 / np.log2(r + 2) for r in range(min(len(truth), k)))
 
 
-def sequence_cooc(ds, tau: float) -> sp.csr_matrix:
-    """(n_items, n_items) ``cooc-seq`` of the module docstring, over every train user."""
+def sequence_cooc(ds, tau: float, max_pairs: int = 5_000_000) -> sp.csr_matrix:
+    """(n_items, n_items) ``cooc-seq`` of the module docstring, over every train user.
+
+    Users are processed in chunks of at most about ``max_pairs`` (j, i) pairs (a user
+    with n train rows has n^2), so memory stays bounded on dense datasets.
+    """
     import pandas as pd
 
     tr = ds.train
     rows = pd.DataFrame({"u": tr["user"].to_numpy(), "i": tr["item"].to_numpy(),
                          "p": tr.groupby("user")["timestamp"].rank(method="first").to_numpy()})
-    pairs = rows.merge(rows, on="u")
-    pairs = pairs[pairs["i_x"] != pairs["i_y"]]
-    w = np.exp(-np.abs(pairs["p_x"].to_numpy() - pairs["p_y"].to_numpy()) / tau)
-    return sp.csr_matrix((w, (pairs["i_x"].to_numpy(), pairs["i_y"].to_numpy())),
-                         shape=(ds.n_items, ds.n_items))
+    deg = rows["u"].value_counts().sort_index()
+    chunk = np.cumsum(deg.to_numpy() ** 2) // max_pairs               # chunk id per user
+    rows["c"] = pd.Series(chunk, index=deg.index).reindex(rows["u"]).to_numpy()
+    out = sp.csr_matrix((ds.n_items, ds.n_items))
+    for _, part in rows.groupby("c"):
+        pairs = part.merge(part, on="u")
+        pairs = pairs[pairs["i_x"] != pairs["i_y"]]
+        w = np.exp(-np.abs(pairs["p_x"].to_numpy() - pairs["p_y"].to_numpy()) / tau)
+        out = out + sp.csr_matrix((w, (pairs["i_x"].to_numpy(), pairs["i_y"].to_numpy())),
+                                  shape=(ds.n_items, ds.n_items))
+    return out.tocsr()
 
 
 def signals(ds, seq_tau: float = SEQ_TAU) -> dict[str, object]:

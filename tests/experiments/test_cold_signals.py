@@ -67,9 +67,11 @@ def test_sequence_cooc_weights_pairs_by_distance_in_the_train_sequence() -> None
     ds = types.SimpleNamespace(train=train, n_items=4)
     tau = 2.0
     got = load_experiment("cold_signals").sequence_cooc(ds, tau).toarray()
+    chunked = load_experiment("cold_signals").sequence_cooc(ds, tau, max_pairs=1).toarray()
     e1, e2 = np.exp(-1 / tau), np.exp(-2 / tau)
     want = np.zeros((4, 4))
     want[0, 1] = want[1, 0] = e1                           # user 0: positions 1 and 2
     want[1, 2] = want[2, 1] = e1                           # user 0: positions 2 and 3
     want[0, 2] = want[2, 0] = e2 + e1                      # user 0: 1 and 3; user 1: 2 and 1
     np.testing.assert_allclose(got, want)
+    np.testing.assert_allclose(chunked, want)                # one user per chunk: same sums
