@@ -19,6 +19,7 @@ whose ``summary.json`` exists is read, not retrained).
     python experiments/config_selection.py --study amazon-ao-round7     # round 7: L2, hops, cold_sim, norm_exp
     python experiments/config_selection.py --study amazon-ao-round8     # round 8: layer weights, user text, terms
     python experiments/config_selection.py --study amazon-ao-round10    # round 10: cross-domain item map
+    python experiments/config_selection.py --study amazon-ao-round12    # round 12: 256 dims, 2 layers, with the map
     python experiments/config_selection.py --study ml1m-cd-cross-map    # round 10's map on ML-1M-CD
 """
 
@@ -134,6 +135,12 @@ STUDIES: dict[str, tuple[str, list[str], str, list[tuple[str, list[str]]]]] = {
         ("aor10_cm2", ["model.cross_map=0.2", "model.cross_map_lambda=1000"]),
         ("aor10_cm3_l300", ["model.cross_map=0.3", "model.cross_map_lambda=300"]),
         ("aor10_cm2_l100", ["model.cross_map=0.2", "model.cross_map_lambda=100"]),
+    ]),
+    # round 12 on the committed config (with the map): the valid winners of rounds 3 and 7 again
+    "amazon-ao-round12": (_AO_TEXT, [], "amazon-ao-round12", [
+        ("aor10_cm2_l100", []),
+        ("aor12_d256", ["model.dim=256"]),
+        ("aor12_l2", ["model.layers=2"]),
     ]),
     # the round-10 winner's map on the ML-1M-CD text config (whose 3-seed targets it already meets)
     "ml1m-cd-cross-map": ("configs/ml1m_cd/cd_lightgcn_text.yaml", ["model.cross_map=0"],
