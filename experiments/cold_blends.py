@@ -32,37 +32,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 RANK = 256
 
 
-def _pair_sample(n_users: int, n_items: int, n: int = 4096) -> tuple[torch.Tensor, torch.Tensor]:
-    gen = torch.Generator().manual_seed(0)
-    return torch.randint(0, n_users, (n,), generator=gen), torch.randint(0, n_items, (n,), generator=gen)
-
-
-def _std(u: torch.Tensor, v: torch.Tensor, pairs: tuple[torch.Tensor, torch.Tensor]) -> float:
-    return float((u[pairs[0]] * v[pairs[1]]).sum(1).std()) or 1.0
-
-
 def seq_cooc_blocks(ds, tau: float, rank: int = RANK) -> tuple[torch.Tensor, torch.Tensor]:
     """(n_users, D*rank), (n_items, D*rank): rank-``rank`` blocks of ``r_u C[src, d]`` per domain d."""
     from cold_signals import sequence_cooc
-    from gnnrec.models.cross_map import randomized_svd
+    from gnnrec.models.cross_map import domain_blocks, sparse_operator
 
-    c_all, r = sequence_cooc(ds, tau).tocsr(), ds.train_matrix(np.float64)
-    dom = ds.item_domain()
-    ublocks, iblocks = [], []
-    for d in range(len(ds.domains)):
-        src, tgt = np.flatnonzero(dom != d), np.flatnonzero(dom == d)
-        c = c_all[src][:, tgt].tocsr()
-        ct = c.T.tocsr()
-        a, sig, b = randomized_svd(lambda x: torch.from_numpy(np.asarray(c @ x.numpy())),
-                                   lambda y: torch.from_numpy(np.asarray(ct @ y.numpy())),
-                                   c.shape, rank, d)
-        ub = np.zeros((ds.n_users, rank), np.float32)
-        ib = np.zeros((ds.n_items, rank), np.float32)
-        ub[:, :len(sig)] = r[:, src] @ (a * sig)
-        ib[tgt, :len(sig)] = b
-        ublocks.append(ub)
-        iblocks.append(ib)
-    return torch.from_numpy(np.hstack(ublocks)), torch.from_numpy(np.hstack(iblocks))
+    c = sequence_cooc(ds, tau).tocsr()
+    um, im = domain_blocks(ds.train_matrix(), ds.item_domain(),
+                           lambda src, tgt: sparse_operator(c[src][:, tgt]), rank)
+    return torch.from_numpy(um), torch.from_numpy(im)
 
 
 def main() -> None:
@@ -75,6 +53,8 @@ def main() -> None:
     a = p.parse_args()
     from cold_signals import write_table
     from gnnrec.eval import evaluate
+    from gnnrec.models.cross_map import pair_std
+    from gnnrec.models.pop_head import active_domains
     from gnnrec.train.run import load_run
 
     run = load_run(a.run, device="cpu")
@@ -87,11 +67,8 @@ def main() -> None:
         u, v = (t.float() for t in model.embeddings())             # map appended, model part / s_model
     n_dom, dim = len(ds.domains), u.shape[1] - head.user_map.shape[1]
     k = head.user_map.shape[1] // n_dom
-    cold = np.ones((ds.n_users, n_dom), bool)
-    cold[ds.train["user"].to_numpy(), ds.train["domain"].to_numpy()] = False
-    cold_t = torch.from_numpy(cold)
+    cold_t = ~active_domains(ds.train["user"].to_numpy(), ds.train["domain"].to_numpy(), ds.n_users, n_dom)
     dom = torch.from_numpy(ds.item_domain().astype(np.int64))
-    pairs = _pair_sample(ds.n_users, ds.n_items)
 
     def cold_weighted(w: float) -> torch.Tensor:
         out = u.clone()
@@ -112,7 +89,7 @@ def main() -> None:
     variants += [(f"pop-cold {g}", torch.cat([u, float(g) * cold_t.float()], 1), torch.cat([v, pop_items], 1))
                  for g in a.pop_cold.split(",") if g]
     if su is not None:
-        su = su / _std(su, sv, pairs)
+        su = su / float(pair_std(su, sv, head.pair_users, head.pair_items))   # the head's pair sample
         variants += [(f"seq-cooc {g}", torch.cat([u, float(g) * su], 1), torch.cat([v, sv], 1))
                      for g in a.seq_cooc.split(",") if g]
     groups = [(d, s) for d in ds.domains for s in ("warm", "cold")]

@@ -41,6 +41,17 @@ from torch import nn
 MAX_GRAM = 30_000        # largest dense Gram side (30k^2 float64 = 7.2 GB)
 
 
+def _spmul(m: sp.spmatrix, x: torch.Tensor) -> torch.Tensor:
+    """``m @ x`` for a scipy sparse ``m`` and a float64 tensor ``x``."""
+    return torch.from_numpy(np.asarray(m @ x.numpy(), dtype=np.float64))
+
+
+def sparse_operator(m: sp.spmatrix):
+    """(matvec, rmatvec) of a sparse matrix, for :func:`randomized_svd`."""
+    m, mt = sp.csr_matrix(m, dtype=np.float64), sp.csr_matrix(m.T, dtype=np.float64)
+    return (lambda x: _spmul(m, x)), (lambda y: _spmul(mt, y))
+
+
 def _solver(s: sp.csr_matrix, t: sp.csr_matrix, lam: float):
     """(matvec, rmatvec) of ``W = (S^T S + lam I)^-1 S^T T`` for dense float64 (n, q) blocks."""
     n_b, n_src = s.shape
@@ -56,17 +67,14 @@ def _solver(s: sp.csr_matrix, t: sp.csr_matrix, lam: float):
     chol = torch.linalg.cholesky(g)
     st, tt = s.T.tocsr(), t.T.tocsr()
 
-    def mul(m: sp.csr_matrix, x: torch.Tensor) -> torch.Tensor:
-        return torch.from_numpy(np.asarray(m @ x.numpy(), dtype=np.float64))
-
     def solve(x: torch.Tensor) -> torch.Tensor:
         return torch.cholesky_solve(x, chol)
 
     if dual:
-        return (lambda x: mul(st, solve(mul(t, x))),      # S^T K^-1 T x
-                lambda y: mul(tt, solve(mul(s, y))))      # T^T K^-1 S y
-    return (lambda x: solve(mul(st, mul(t, x))),          # G^-1 S^T T x
-            lambda y: mul(tt, mul(s, solve(y))))          # T^T S G^-1 y
+        return (lambda x: _spmul(st, solve(_spmul(t, x))),      # S^T K^-1 T x
+                lambda y: _spmul(tt, solve(_spmul(s, y))))      # T^T K^-1 S y
+    return (lambda x: solve(_spmul(st, _spmul(t, x))),          # G^-1 S^T T x
+            lambda y: _spmul(tt, _spmul(s, solve(y))))          # T^T S G^-1 y
 
 
 def randomized_svd(matvec, rmatvec, shape: tuple[int, int], rank: int, seed: int,
@@ -88,6 +96,33 @@ def randomized_svd(matvec, rmatvec, shape: tuple[int, int], rank: int, seed: int
     return (qm @ ub[:, :r]).numpy(), sig[:r].numpy(), vt[:r].T.numpy()
 
 
+def domain_blocks(r: sp.csr_matrix, item_domain: np.ndarray, operator, rank: int,
+                  seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """``(U_map (n_users, D*k), V_map (n_items, D*k))`` float32 of a per-domain item-to-item map.
+
+    ``operator(src, tgt)`` gives ``(matvec, rmatvec)`` of domain d's (n_src, n_d) map ``W_d``
+    from the other domains' items ``src`` to d's items ``tgt`` (or None: a zero block);
+    ``W_d ~ A_d B_d^T`` at rank ``k`` by :func:`randomized_svd`, and the blocks are
+    ``U_map[u] = [s_u^(d) A_d]_d``, ``V_map[i] = B_d[i]`` in i's block, so
+    ``U_map[u] . V_map[i] ~ (s_u^(d) W_d)_i`` (``s_u^(d)``: u's row of ``r`` outside d).
+    """
+    r = sp.csr_matrix(r, dtype=np.float64)
+    ublocks, iblocks = [], []
+    for d in range(int(item_domain.max()) + 1):
+        src, tgt = np.flatnonzero(item_domain != d), np.flatnonzero(item_domain == d)
+        ub = np.zeros((r.shape[0], rank), np.float32)
+        ib = np.zeros((r.shape[1], rank), np.float32)
+        op = operator(src, tgt) if len(src) else None
+        if op is not None:
+            a, sig, b = randomized_svd(*op, (len(src), len(tgt)), rank, seed + d)
+            k = len(sig)
+            ub[:, :k] = np.asarray(r[:, src] @ (a * sig), dtype=np.float32)
+            ib[tgt, :k] = b
+        ublocks.append(ub)
+        iblocks.append(ib)
+    return np.hstack(ublocks), np.hstack(iblocks)
+
+
 def cross_map_blocks(r: sp.csr_matrix, item_domain: np.ndarray, lam: float, rank: int,
                      seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """``(U_map (n_users, D*k), V_map (n_items, D*k))`` float32 of the module docstring.
@@ -96,26 +131,17 @@ def cross_map_blocks(r: sp.csr_matrix, item_domain: np.ndarray, lam: float, rank
     A domain with no user on both sides contributes a zero block.
     """
     r = sp.csr_matrix(r, dtype=np.float64)
-    n_dom = int(item_domain.max()) + 1
-    ublocks, iblocks = [], []
-    for d in range(n_dom):
-        src, tgt = np.flatnonzero(item_domain != d), np.flatnonzero(item_domain == d)
+
+    def ridge(src: np.ndarray, tgt: np.ndarray):
         s_all, t_all = r[:, src].tocsr(), r[:, tgt].tocsr()
         both = np.flatnonzero((s_all.getnnz(axis=1) > 0) & (t_all.getnnz(axis=1) > 0))
-        ub = np.zeros((r.shape[0], rank), np.float32)
-        ib = np.zeros((r.shape[1], rank), np.float32)
-        if len(both) and len(src):
-            matvec, rmatvec = _solver(s_all[both], t_all[both], lam)
-            a, sig, b = randomized_svd(matvec, rmatvec, (len(src), len(tgt)), rank, seed + d)
-            k = len(sig)
-            ub[:, :k] = np.asarray(s_all @ (a * sig), dtype=np.float32)
-            ib[tgt, :k] = b
-        ublocks.append(ub)
-        iblocks.append(ib)
-    return np.hstack(ublocks), np.hstack(iblocks)
+        return _solver(s_all[both], t_all[both], lam) if len(both) else None
+
+    return domain_blocks(r, item_domain, ridge, rank, seed)
 
 
-def _pair_std(u: torch.Tensor, v: torch.Tensor, pu: torch.Tensor, pi: torch.Tensor) -> torch.Tensor:
+def pair_std(u: torch.Tensor, v: torch.Tensor, pu: torch.Tensor, pi: torch.Tensor) -> torch.Tensor:
+    """Std of the scores ``U[pu] . V[pi]`` over a sample of (user, item) pairs (at least 1e-12)."""
     return (u[pu] * v[pi]).sum(1).float().std().clamp_min(1e-12)
 
 
@@ -140,7 +166,7 @@ class CrossMapHead(nn.Module):
         pu = torch.randint(0, r.shape[0], (sample,), generator=gen)
         pi = torch.randint(0, r.shape[1], (sample,), generator=gen)
         um_t, im_t = torch.from_numpy(um), torch.from_numpy(im)
-        scale = alpha / float(_pair_std(um_t, im_t, pu, pi))
+        scale = alpha / float(pair_std(um_t, im_t, pu, pi))
         self.register_buffer("user_map", (um_t * scale).to(device), persistent=False)
         self.register_buffer("item_map", im_t.to(device), persistent=False)
         self.register_buffer("pair_users", pu.to(device), persistent=False)
@@ -148,6 +174,6 @@ class CrossMapHead(nn.Module):
 
     def forward(self, users: torch.Tensor, items: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """``users`` (n_users, k), ``items`` (n_items, k) -> (n_users, k + D*r), (n_items, k + D*r)."""
-        s_model = _pair_std(users, items, self.pair_users, self.pair_items)
+        s_model = pair_std(users, items, self.pair_users, self.pair_items)
         return (torch.cat([users / s_model, self.user_map.to(users.dtype)], 1),
                 torch.cat([items, self.item_map.to(items.dtype)], 1))
