@@ -24,6 +24,7 @@ GROUP_ORDER = ("warm", "cold")
 
 def combined(run_dirs: list[str], sample: int = 4096, seed: int = 0):
     """(dataset, U, V) of the equal-weight ensemble of ``run_dirs`` (same dataset)."""
+    from gnnrec.models.cross_map import pair_std
     from gnnrec.train.run import load_run
 
     ds, users, items = None, [], []
@@ -32,13 +33,13 @@ def combined(run_dirs: list[str], sample: int = 4096, seed: int = 0):
         if ds is not None and run.ds.fingerprint() != ds.fingerprint():
             raise SystemExit(f"{rd} was trained on another dataset than {run_dirs[0]}")
         if ds is None:
-            ds, rng = run.ds, np.random.default_rng(seed)
-            pu, pi = rng.integers(0, ds.n_users, sample), rng.integers(0, ds.n_items, sample)
+            ds, gen = run.ds, torch.Generator().manual_seed(seed)
+            pu = torch.randint(0, ds.n_users, (sample,), generator=gen)
+            pi = torch.randint(0, ds.n_items, (sample,), generator=gen)
         with torch.no_grad():
-            u, v = (t.float().numpy() for t in run.model.embeddings())
-        scale = float(np.std(np.einsum("nd,nd->n", u[pu], v[pi]))) or 1.0
-        users.append(u / scale)
-        items.append(v)
+            u, v = (t.float().cpu() for t in run.model.embeddings())
+        users.append((u / pair_std(u, v, pu, pi)).numpy())
+        items.append(v.numpy())
     return ds, np.hstack(users).astype(np.float32), np.hstack(items).astype(np.float32)
 
 

@@ -21,15 +21,23 @@ import pandas as pd
 from gnnrec.data.schema import Dataset
 
 
+def domain_activity(users: np.ndarray, domains: np.ndarray, n_users: int, n_domains: int) -> np.ndarray:
+    """(n_users, n_domains) bool: whether user u has a row with domain d among (users, domains).
+
+    ``users`` / ``domains``: equal-length index arrays of interaction rows (a
+    split's ``user`` and ``domain`` columns, or a subset of them).
+    """
+    act = np.zeros((n_users, n_domains), dtype=bool)
+    act[users, domains] = True
+    return act
+
+
 def graph_facts(ds: Dataset) -> dict[str, Any]:
     """Compute the facts listed in the module docstring."""
     r = ds.train_matrix()
     item_dom = ds.item_domain()
-    per_dom = []
-    for d in range(len(ds.domains)):
-        blk = ds.item_block(d)
-        per_dom.append(np.asarray(r[:, blk].sum(axis=1)).ravel())
-    active = np.stack(per_dom, axis=1) > 0                     # (n_users, n_domains)
+    active = domain_activity(ds.train["user"].to_numpy(), ds.train["domain"].to_numpy(),
+                             ds.n_users, len(ds.domains))
     facts: dict[str, Any] = {
         "nodes": {"user": ds.n_users,
                   **{f"item_{dom}": int(ds.item_block(d).stop - ds.item_block(d).start)

@@ -18,13 +18,13 @@ import numpy as np
 import torch
 from torch import nn
 
+from gnnrec.graph.facts import domain_activity
+
 
 def active_domains(users: np.ndarray, domains: np.ndarray, n_users: int, n_domains: int,
                    device: torch.device | str = "cpu") -> torch.Tensor:
-    """(n_users, n_domains) bool: whether each user has a train row in each domain."""
-    act = np.zeros((n_users, n_domains), dtype=bool)
-    act[users, domains] = True
-    return torch.from_numpy(act).to(device)
+    """(n_users, n_domains) bool tensor of :func:`~gnnrec.graph.facts.domain_activity`."""
+    return torch.from_numpy(domain_activity(users, domains, n_users, n_domains)).to(device)
 
 
 class DomainPopularityHead(nn.Module):

@@ -20,6 +20,7 @@ import numpy as np
 import torch
 
 from gnnrec.data.schema import Dataset
+from gnnrec.graph.facts import domain_activity
 
 
 class ColdStartSimulator:
@@ -33,10 +34,8 @@ class ColdStartSimulator:
         self.domains = tr["domain"].to_numpy()
         self.n_domains = len(ds.domains)
         self.n_users = ds.n_users
-        active = np.zeros((ds.n_users, self.n_domains), dtype=bool)
-        active[self.users, self.domains] = True
-        self.active = active
-        self.bridge = np.flatnonzero(active.sum(axis=1) >= 2)
+        self.active = domain_activity(self.users, self.domains, ds.n_users, self.n_domains)
+        self.bridge = np.flatnonzero(self.active.sum(axis=1) >= 2)
         self.share = float(share)
 
     def keep_mask(self, generator: torch.Generator) -> np.ndarray:
