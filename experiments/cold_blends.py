@@ -66,7 +66,7 @@ def main() -> None:
     with torch.no_grad():
         u, v = (t.float() for t in model.embeddings())             # map appended, model part / s_model
     n_dom, dim = len(ds.domains), u.shape[1] - head.user_map.shape[1]
-    k = head.user_map.shape[1] // n_dom
+    k = head.rank                               # the cold pairs' map comes first (CrossMapHead)
     cold_t = ~active_domains(ds.train["user"].to_numpy(), ds.train["domain"].to_numpy(), ds.n_users, n_dom)
     dom = torch.from_numpy(ds.item_domain().astype(np.int64))
 

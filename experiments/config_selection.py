@@ -20,6 +20,7 @@ whose ``summary.json`` exists is read, not retrained).
     python experiments/config_selection.py --study amazon-ao-round8     # round 8: layer weights, user text, terms
     python experiments/config_selection.py --study amazon-ao-round10    # round 10: cross-domain item map
     python experiments/config_selection.py --study amazon-ao-round12    # round 12: 256 dims, 2 layers, with the map
+    python experiments/config_selection.py --study amazon-ao-round13    # round 13: a warm-pair map
     python experiments/config_selection.py --study ml1m-cd-cross-map    # round 10's map on ML-1M-CD
 """
 
@@ -37,6 +38,7 @@ ROOT = Path(__file__).resolve().parents[1]
 #           [(candidate name, overrides)])
 _AO_TEXT = "configs/amazon_ao/cd_lightgcn_text.yaml"
 _SOFTMAX = ["train.loss=softmax", "train.negatives=64"]     # + train.temperature
+_ONE_MAP = ["model.cross_map_lambda_warm=null", "model.cross_map_warm=null"]   # rounds 12-13: one map for all pairs
 
 
 def _on_committed(label: str, cands: list[tuple[str, list[str]]]
@@ -137,10 +139,16 @@ STUDIES: dict[str, tuple[str, list[str], str, list[tuple[str, list[str]]]]] = {
         ("aor10_cm2_l100", ["model.cross_map=0.2", "model.cross_map_lambda=100"]),
     ]),
     # round 12 on the committed config (with the map): the valid winners of rounds 3 and 7 again
-    "amazon-ao-round12": (_AO_TEXT, [], "amazon-ao-round12", [
+    "amazon-ao-round12": (_AO_TEXT, _ONE_MAP, "amazon-ao-round12", [
         ("aor10_cm2_l100", []),
         ("aor12_d256", ["model.dim=256"]),
         ("aor12_l2", ["model.layers=2"]),
+    ]),
+    # round 13, same base: warm (user, domain) pairs get their own, sharper map (gnnrec.models.cross_map)
+    "amazon-ao-round13": (_AO_TEXT, _ONE_MAP, "amazon-ao-round13", [
+        ("aor10_cm2_l100", []),
+        ("aor13_w1_a3", ["model.cross_map_lambda_warm=1", "model.cross_map_warm=0.3"]),
+        ("aor13_w03_a5", ["model.cross_map_lambda_warm=0.3", "model.cross_map_warm=0.5"]),
     ]),
     # the round-10 winner's map on the ML-1M-CD text config (whose 3-seed targets it already meets)
     "ml1m-cd-cross-map": ("configs/ml1m_cd/cd_lightgcn_text.yaml", ["model.cross_map=0"],

@@ -29,6 +29,20 @@ and appends ``alpha * U_map / s_map`` to ``U / s_model``::
 Used by the joint LightGCN models (``model.cross_map: alpha > 0``) at scoring
 time only: the map is fitted on the same train rows the model trains on, so
 its train-pair scores are optimistic and it does not enter the loss.
+
+Cold and warm (user, domain) pairs are different regimes of the regression: a
+user cold in d has no row in T, so the map predicts out of sample, where a
+strong ridge (large lambda) generalises; a user warm in d is one of the rows
+the map is fitted on. For such a u (``K = S S^T``, ``k_u = K e_u``)::
+
+    s_u W_d = k_u^T (K + lam I)^-1 T = T_u - lam e_u^T (K + lam I)^-1 T
+
+u's own train items (masked at evaluation) plus the items of the users v with
+a negative entry ``[(K + lam I)^-1]_uv`` -- users whose source histories are
+partially correlated with u's --, a user-based signal that sharpens as lambda
+falls and exists in sample only. Hence a
+separate ``warm_lam`` / ``warm_alpha`` for warm pairs (``model.cross_map_lambda_warm``,
+``model.cross_map_warm``); by default both regimes share one map.
 """
 
 from __future__ import annotations
@@ -37,6 +51,8 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 from torch import nn
+
+from gnnrec.graph.facts import domain_activity
 
 MAX_GRAM = 30_000        # largest dense Gram side (30k^2 float64 = 7.2 GB)
 
@@ -148,27 +164,50 @@ def pair_std(u: torch.Tensor, v: torch.Tensor, pu: torch.Tensor, pi: torch.Tenso
 class CrossMapHead(nn.Module):
     """Appends the standardised cross-domain map (module docstring) to final (U, V).
 
+    ``alpha`` / ``lam`` serve the cold (user, domain) pairs -- u has no train row
+    in d, so u is outside the fit of ``W_d`` --, ``warm_alpha`` / ``warm_lam``
+    (default: the same) the warm ones, which are inside it. With one lambda the
+    map takes ``D * k`` dimensions and only its user blocks' weights differ
+    (alpha or warm_alpha by pair); with two lambdas, two maps are stacked
+    (``2 * D * k``: the cold map's blocks first, zero for warm pairs, then the
+    warm map's, zero for cold pairs), still one inner product.
+
     Buffers (not in checkpoints: rebuilt from the train split): ``user_map``
-    (n_users, D*k), ``item_map`` (n_items, D*k) scaled by ``alpha / s_map``,
-    and the fixed sample of pairs ``(pair_users, pair_items)`` used for both
-    standard deviations.
+    (n_users, n_maps*D*k), ``item_map`` (n_items, n_maps*D*k), each map's
+    user blocks scaled by ``alpha / s_map`` of its pairs, and the fixed sample
+    of pairs ``(pair_users, pair_items)`` used for every standard deviation.
     """
 
     def __init__(self, r: sp.csr_matrix, item_domain: np.ndarray, alpha: float, lam: float,
                  rank: int, device: torch.device | str = "cpu", seed: int = 0,
-                 sample: int = 4096) -> None:
+                 sample: int = 4096, warm_alpha: float | None = None,
+                 warm_lam: float | None = None) -> None:
         super().__init__()
-        if alpha <= 0 or lam <= 0 or rank < 1:
-            raise ValueError(f"cross map: need alpha > 0, lambda > 0 and rank >= 1, got "
-                             f"{alpha}, {lam}, {rank}")
-        um, im = cross_map_blocks(r, item_domain, lam, rank, seed)
+        warm_alpha = alpha if warm_alpha is None else float(warm_alpha)
+        warm_lam = lam if warm_lam is None else float(warm_lam)
+        if alpha <= 0 or warm_alpha < 0 or min(lam, warm_lam) <= 0 or rank < 1:
+            raise ValueError(f"cross map: need alpha > 0, warm alpha >= 0, lambdas > 0 and rank >= 1, "
+                             f"got alpha {alpha}, warm alpha {warm_alpha}, lambda {lam}, "
+                             f"warm lambda {warm_lam}, rank {rank}")
+        coo = sp.coo_matrix(r)
+        warm = torch.from_numpy(domain_activity(coo.row, item_domain[coo.col], r.shape[0],
+                                                int(item_domain.max()) + 1))      # (n_users, D)
+        per_pair = torch.where(warm, warm_alpha, alpha).float()
+        maps = [(lam, per_pair)] if warm_lam == lam else \
+            [(lam, per_pair * ~warm), (warm_lam, per_pair * warm)]
         gen = torch.Generator().manual_seed(seed)
         pu = torch.randint(0, r.shape[0], (sample,), generator=gen)
         pi = torch.randint(0, r.shape[1], (sample,), generator=gen)
-        um_t, im_t = torch.from_numpy(um), torch.from_numpy(im)
-        scale = alpha / float(pair_std(um_t, im_t, pu, pi))
-        self.register_buffer("user_map", (um_t * scale).to(device), persistent=False)
-        self.register_buffer("item_map", im_t.to(device), persistent=False)
+        users, items = [], []
+        for map_lam, weight in maps:
+            um, im = (torch.from_numpy(x) for x in cross_map_blocks(r, item_domain, map_lam, rank, seed))
+            self.rank = um.shape[1] // weight.shape[1]
+            scale = weight.repeat_interleave(self.rank, dim=1) / float(pair_std(um, im, pu, pi))
+            users.append(um * scale)
+            items.append(im)
+        self.n_maps = len(maps)
+        self.register_buffer("user_map", torch.cat(users, 1).to(device), persistent=False)
+        self.register_buffer("item_map", torch.cat(items, 1).to(device), persistent=False)
         self.register_buffer("pair_users", pu.to(device), persistent=False)
         self.register_buffer("pair_items", pi.to(device), persistent=False)
 

@@ -21,7 +21,9 @@ Cross-domain item map (joint models, ``cross_map: alpha > 0``): at scoring
 time the closed-form ridge map of :mod:`gnnrec.models.cross_map` (other
 domains' items -> this domain's, fitted on bridge users, ``cross_map_lambda``,
 rank ``cross_map_rank`` per domain) is appended, weighted ``alpha`` against the
-standardised model score; it never enters the loss.
+standardised model score; it never enters the loss. Warm (user, domain) pairs
+may use their own ridge strength and weight (``cross_map_lambda_warm``,
+``cross_map_warm``; null = the cold pairs' values, one map).
 
 The joint models support simulated cold start (``train.cold_sim``): in training
 mode ``A_hat`` and ``tbar_u`` come from the epoch's kept train rows only.
@@ -62,9 +64,20 @@ from gnnrec.text.lexical import lexical_features
 _BASE: dict[str, Any] = {"dim": 64, "layers": 3, "init_std": 0.1, "layer_weights": None,
                          "user_id": True, "norm_exp": 0.5}
 _JOINT: dict[str, Any] = {"pop_bias": False, "cross_map": 0.0, "cross_map_lambda": 1000.0,
-                          "cross_map_rank": 256}
+                          "cross_map_rank": 256, "cross_map_warm": None, "cross_map_lambda_warm": None}
 _TEXT: dict[str, Any] = {"text_proj": "linear", "user_text": True, "domain_heads": False,
                          "item_id": True, "lexical": False, "lexical_min_df": 2}
+
+
+def _optional_float(cfg: dict[str, Any], key: str) -> float | None:
+    """``cfg[key]`` as a float, None when unset (null); a clear error for anything else."""
+    value = cfg.get(key)
+    if value is None:
+        return None
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"model.{key} must be a number or null, got {value!r}") from None
 
 
 def _projection(kind: str, t: int, dim: int) -> nn.Module:
@@ -119,7 +132,8 @@ class _LightGCNBase(Recommender):
         if alpha > 0:
             self.cross_head = CrossMapHead(ds.train_matrix(), item_dom, alpha,
                                            float(cfg["cross_map_lambda"]), int(cfg["cross_map_rank"]),
-                                           self.device)
+                                           self.device, warm_alpha=_optional_float(cfg, "cross_map_warm"),
+                                           warm_lam=_optional_float(cfg, "cross_map_lambda_warm"))
 
     def _adjacency(self, keep: np.ndarray | None) -> torch.Tensor:
         """Normalised adjacency of the train rows (where ``keep``) with exponent ``norm_exp``;

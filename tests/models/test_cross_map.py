@@ -9,7 +9,7 @@ import scipy.sparse as sp
 import torch
 
 from gnnrec.models import build_model
-from gnnrec.models.cross_map import cross_map_blocks, randomized_svd
+from gnnrec.models.cross_map import CrossMapHead, cross_map_blocks, pair_std, randomized_svd
 from tests.models.test_models import _ctx
 
 
@@ -69,6 +69,69 @@ def test_cold_users_get_scores_from_their_other_domain():
     assert np.allclose(s[9], 0.0)
 
 
+def test_in_sample_users_get_their_own_items_back_as_lambda_falls():
+    """The identity of the module docstring: for a fitted user u,
+    s_u W = T_u - lam e_u^T (K + lam I)^-1 T, so a small lambda returns u's own target items
+    (when the source histories of the fitted users are linearly independent)."""
+    r = _matrix(15, 50, 0.25, seed=3)                     # 15 users, 30 source items: K invertible
+    item_domain = np.repeat([0, 1], [30, 20])
+    x = r.toarray().astype(np.float64)
+    s, t = x[:, :30], x[:, 30:]
+    both = (s.sum(1) > 0) & (t.sum(1) > 0)
+    s, t = s[both], t[both]
+    k = s @ s.T
+    for lam in (10.0, 0.01):
+        pred = s @ _ridge(r, item_domain, 1, lam)
+        assert np.allclose(pred, t - lam * np.linalg.solve(k + lam * np.eye(len(k)), t), atol=1e-8)
+    assert np.abs(s @ _ridge(r, item_domain, 1, 1e-4) - t).max() < 1e-2
+
+
+def _pairs(r: sp.csr_matrix, item_domain: np.ndarray) -> np.ndarray:
+    """(n_users, D) bool: user has train rows in domain d (warm pair)."""
+    act = np.zeros((r.shape[0], int(item_domain.max()) + 1), bool)
+    coo = r.tocoo()
+    act[coo.row, item_domain[coo.col]] = True
+    return act
+
+
+def _scores(head: CrossMapHead) -> np.ndarray:
+    return (head.user_map @ head.item_map.T).numpy()
+
+
+def test_warm_pairs_can_have_their_own_weight_and_lambda():
+    """Same lambda: one map (D*k dims), warm pairs' blocks reweighted; two lambdas: two stacked
+    maps (2*D*k), cold pairs scored by the first, warm pairs by the second, each standardised."""
+    n_users, rank = 30, 20
+    item_domain = np.repeat([0, 1], [20, 14])
+    r = _matrix(n_users, len(item_domain), 0.2, seed=4)
+    warm = _pairs(r, item_domain)
+    dom = item_domain
+    one = CrossMapHead(r, item_domain, alpha=0.4, lam=3.0, rank=rank)
+    same = CrossMapHead(r, item_domain, alpha=0.4, lam=3.0, rank=rank, warm_alpha=0.4, warm_lam=3.0)
+    assert one.n_maps == same.n_maps == 1 and torch.equal(one.user_map, same.user_map)
+    half = CrossMapHead(r, item_domain, alpha=0.4, lam=3.0, rank=rank, warm_alpha=0.2)
+    assert half.user_map.shape == (n_users, 2 * rank) and half.n_maps == 1
+    s1, sh = _scores(one), _scores(half)
+    for d in (0, 1):
+        cols = dom == d
+        assert np.allclose(sh[warm[:, d]][:, cols], 0.5 * s1[warm[:, d]][:, cols], atol=1e-6)
+        assert np.allclose(sh[~warm[:, d]][:, cols], s1[~warm[:, d]][:, cols], atol=1e-6)
+
+    two = CrossMapHead(r, item_domain, alpha=0.4, lam=3.0, rank=rank, warm_alpha=0.6, warm_lam=0.1)
+    assert two.n_maps == 2 and two.user_map.shape == (n_users, 4 * rank)
+    st = _scores(two)
+    x = r.toarray()
+    for lam, alpha, rows in ((3.0, 0.4, ~warm), (0.1, 0.6, warm)):
+        um, im = (torch.from_numpy(a) for a in cross_map_blocks(r, item_domain, lam, rank))
+        scale = alpha / float(pair_std(um, im, two.pair_users, two.pair_items))
+        for d in (0, 1):
+            want = x[:, dom != d] @ _ridge(r, item_domain, d, lam) * scale
+            assert np.allclose(st[rows[:, d]][:, dom == d], want[rows[:, d]], atol=1e-4)
+    for blocks, rows in ((slice(0, 2 * rank), warm), (slice(2 * rank, 4 * rank), ~warm)):
+        u = two.user_map[:, blocks].numpy().reshape(n_users, 2, rank)
+        assert (u[rows] == 0).all()                        # each map serves its own pairs only
+
+
 def test_joint_lightgcn_appends_the_map_at_scoring_time_only(tiny):
     torch.manual_seed(0)
     plain = build_model(_ctx(tiny, "cd-lightgcn-text", dim=8))
@@ -94,6 +157,10 @@ def test_bad_cross_map_settings_are_errors(tiny):
         build_model(_ctx(tiny, "cd-lightgcn-text", cross_map=-0.1))
     with pytest.raises(ValueError, match="lambda"):
         build_model(_ctx(tiny, "cd-lightgcn", cross_map=0.2, cross_map_lambda=0))
+    with pytest.raises(ValueError, match="warm lambda"):
+        build_model(_ctx(tiny, "cd-lightgcn", cross_map=0.2, cross_map_lambda_warm=-1))
+    with pytest.raises(ValueError, match="model.cross_map_warm must be a number or null"):
+        build_model(_ctx(tiny, "cd-lightgcn", cross_map=0.2, cross_map_warm="high"))
 
 
 def test_run_with_the_map_exports_and_reloads_the_same_vectors(tmp_path):
