@@ -47,6 +47,9 @@ separate ``warm_lam`` / ``warm_alpha`` for warm pairs (``model.cross_map_lambda_
 
 from __future__ import annotations
 
+import hashlib
+import os
+
 import numpy as np
 import scipy.sparse as sp
 import torch
@@ -55,6 +58,7 @@ from torch import nn
 from gnnrec.graph.facts import domain_activity
 
 MAX_GRAM = 30_000        # largest dense Gram side (30k^2 float64 = 7.2 GB)
+CACHE_FORMAT = "gnnrec-cross-map/1"
 
 
 def _spmul(m: sp.spmatrix, x: torch.Tensor) -> torch.Tensor:
@@ -156,6 +160,37 @@ def cross_map_blocks(r: sp.csr_matrix, item_domain: np.ndarray, lam: float, rank
     return domain_blocks(r, item_domain, ridge, rank, seed)
 
 
+def cached_blocks(r: sp.csr_matrix, item_domain: np.ndarray, lam: float, rank: int, seed: int = 0,
+                  cache_dir: str | os.PathLike | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`cross_map_blocks`, read from / written to an on-disk cache under ``cache_dir``.
+
+    The key is the sha256 of the train matrix (pattern and values), ``item_domain``,
+    ``lam``, ``rank`` and ``seed`` -- everything the blocks depend on --, so a
+    reloaded run (evaluate, export, serve) or another seed of the same config
+    skips the solve; the arrays come back bit for bit. ``cache_dir`` None: no cache.
+    """
+    if cache_dir is None:
+        return cross_map_blocks(r, item_domain, lam, rank, seed)
+    from gnnrec.text.cache import EmbeddingCache
+
+    r = sp.csr_matrix(r)
+    r.sort_indices()
+    h = hashlib.sha256(f"{CACHE_FORMAT}\x00{r.shape}\x00{float(lam)!r}\x00{rank}\x00{seed}\x00".encode())
+    for arr in (r.indptr, r.indices, np.asarray(item_domain)):
+        h.update(np.ascontiguousarray(arr, dtype=np.int64).tobytes())
+    h.update(np.ascontiguousarray(r.data, dtype=np.float64).tobytes())
+    key = h.hexdigest()
+    cache = EmbeddingCache(cache_dir)
+    hits = [cache.load(f"{key}-{side}", n) for side, n in (("users", r.shape[0]), ("items", r.shape[1]))]
+    if all(hit is not None for hit in hits):
+        return hits[0][0], hits[1][0]
+    um, im = cross_map_blocks(r, item_domain, lam, rank, seed)
+    meta = {"kind": "cross-map", "lambda": float(lam), "rank": rank, "seed": seed}
+    cache.save(f"{key}-users", um, {**meta, "side": "users"})
+    cache.save(f"{key}-items", im, {**meta, "side": "items"})
+    return um, im
+
+
 def pair_std(u: torch.Tensor, v: torch.Tensor, pu: torch.Tensor, pi: torch.Tensor) -> torch.Tensor:
     """Std of the scores ``U[pu] . V[pi]`` over a sample of (user, item) pairs (at least 1e-12)."""
     return (u[pu] * v[pi]).sum(1).float().std().clamp_min(1e-12)
@@ -172,7 +207,8 @@ class CrossMapHead(nn.Module):
     (``2 * D * k``: the cold map's blocks first, zero for warm pairs, then the
     warm map's, zero for cold pairs), still one inner product.
 
-    Buffers (not in checkpoints: rebuilt from the train split): ``user_map``
+    Buffers (not in checkpoints: rebuilt from the train split, or read from
+    :func:`cached_blocks`' cache under ``cache_dir``): ``user_map``
     (n_users, n_maps*D*k), ``item_map`` (n_items, n_maps*D*k), each map's
     user blocks scaled by ``alpha / s_map`` of its pairs, and the fixed sample
     of pairs ``(pair_users, pair_items)`` used for every standard deviation.
@@ -181,7 +217,7 @@ class CrossMapHead(nn.Module):
     def __init__(self, r: sp.csr_matrix, item_domain: np.ndarray, alpha: float, lam: float,
                  rank: int, device: torch.device | str = "cpu", seed: int = 0,
                  sample: int = 4096, warm_alpha: float | None = None,
-                 warm_lam: float | None = None) -> None:
+                 warm_lam: float | None = None, cache_dir: str | os.PathLike | None = None) -> None:
         super().__init__()
         warm_alpha = alpha if warm_alpha is None else float(warm_alpha)
         warm_lam = lam if warm_lam is None else float(warm_lam)
@@ -200,7 +236,8 @@ class CrossMapHead(nn.Module):
         pi = torch.randint(0, r.shape[1], (sample,), generator=gen)
         users, items = [], []
         for map_lam, weight in maps:
-            um, im = (torch.from_numpy(x) for x in cross_map_blocks(r, item_domain, map_lam, rank, seed))
+            um, im = (torch.from_numpy(x) for x in cached_blocks(r, item_domain, map_lam, rank, seed,
+                                                                  cache_dir))
             self.rank = um.shape[1] // weight.shape[1]
             scale = weight.repeat_interleave(self.rank, dim=1) / float(pair_std(um, im, pu, pi))
             users.append(um * scale)

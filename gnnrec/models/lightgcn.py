@@ -52,6 +52,7 @@ import scipy.sparse as sp
 import torch
 from torch import nn
 
+from gnnrec.data.registry import data_dir
 from gnnrec.graph import domain_adjacency, joint_adjacency, propagate, to_torch_csr
 from gnnrec.models.base import Batch, ModelContext, Recommender, init_embedding
 from gnnrec.models.cross_map import CrossMapHead
@@ -133,7 +134,8 @@ class _LightGCNBase(Recommender):
             self.cross_head = CrossMapHead(ds.train_matrix(), item_dom, alpha,
                                            float(cfg["cross_map_lambda"]), int(cfg["cross_map_rank"]),
                                            self.device, warm_alpha=_optional_float(cfg, "cross_map_warm"),
-                                           warm_lam=_optional_float(cfg, "cross_map_lambda_warm"))
+                                           warm_lam=_optional_float(cfg, "cross_map_lambda_warm"),
+                                           cache_dir=data_dir() / "cross_maps")
 
     def _adjacency(self, keep: np.ndarray | None) -> torch.Tensor:
         """Normalised adjacency of the train rows (where ``keep``) with exponent ``norm_exp``;

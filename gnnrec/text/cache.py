@@ -102,8 +102,7 @@ class EmbeddingCache:
                     return arr, meta
         except (OSError, ValueError) as e:       # unreadable JSON or .npy
             problem = f"unreadable ({type(e).__name__}: {e})"
-        log.warning("text embedding cache entry %s is corrupted (%s); deleting it and "
-                    "recomputing", npy, problem)
+        log.warning("cache entry %s is corrupted (%s); deleting it and recomputing", npy, problem)
         self.remove(key)
         return None
 

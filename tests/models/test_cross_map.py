@@ -184,3 +184,39 @@ def test_a_map_too_large_for_a_dense_solve_is_refused(monkeypatch):
     r = _matrix(30, 20, 0.3, seed=2)
     with pytest.raises(ValueError, match="set model.cross_map=0"):
         cross_map_blocks(r, np.repeat([0, 1], 10), lam=1.0, rank=4)
+
+
+def test_map_blocks_are_cached_by_everything_they_depend_on(tmp_path, monkeypatch):
+    import gnnrec.models.cross_map as cm
+
+    item_domain = np.repeat([0, 1], [20, 14])
+    r = _matrix(30, len(item_domain), 0.2, seed=5)
+    um, im = cm.cached_blocks(r, item_domain, lam=3.0, rank=8, cache_dir=tmp_path)
+    assert len(list(tmp_path.glob("*.npy"))) == 2
+    calls = []
+    real = cm.cross_map_blocks
+    monkeypatch.setattr(cm, "cross_map_blocks", lambda *a, **k: calls.append(a) or real(*a, **k))
+    um2, im2 = cm.cached_blocks(r, item_domain, lam=3.0, rank=8, cache_dir=tmp_path)
+    assert not calls and np.array_equal(um, um2) and np.array_equal(im, im2)   # a hit, bit for bit
+    cm.cached_blocks(r, item_domain, lam=1.0, rank=8, cache_dir=tmp_path)      # another lambda
+    r2 = r.tolil()
+    r2[0, 0] = 0 if r[0, 0] else 1
+    r2 = sp.csr_matrix(r2)
+    cm.cached_blocks(r2, item_domain, lam=3.0, rank=8, cache_dir=tmp_path)     # another train matrix
+    assert len(calls) == 2 and len(list(tmp_path.glob("*.npy"))) == 6
+    victim = sorted(tmp_path.glob("*-items.npy"))[0]
+    victim.write_bytes(b"not an array")                                        # corrupted: recomputed
+    calls.clear()
+    for lam, mat in ((3.0, r), (1.0, r), (3.0, r2)):
+        cm.cached_blocks(mat, item_domain, lam=lam, rank=8, cache_dir=tmp_path)
+    assert len(calls) == 1
+
+
+def test_a_head_with_a_cache_matches_one_without(tmp_path):
+    item_domain = np.repeat([0, 1], [20, 14])
+    r = _matrix(30, len(item_domain), 0.2, seed=6)
+    plain = CrossMapHead(r, item_domain, alpha=0.2, lam=3.0, rank=6, warm_lam=0.5, warm_alpha=0.4)
+    for _ in range(2):                                     # write, then read
+        cached = CrossMapHead(r, item_domain, alpha=0.2, lam=3.0, rank=6, warm_lam=0.5, warm_alpha=0.4,
+                              cache_dir=tmp_path)
+        assert torch.equal(plain.user_map, cached.user_map) and torch.equal(plain.item_map, cached.item_map)
