@@ -12,7 +12,10 @@ block of the user vector, and each extra signal is one more block.
   over the domain's items; the model part has unit score std);
 * ``seq-cooc G``: plus ``G *`` the sequence co-occurrence of
   ``experiments/cold_signals.py`` (``cooc-seq``, other domains -> this one),
-  factorised to rank 256 and standardised like the map, for every user.
+  factorised to rank 256 and standardised like the map, for every user;
+* ``map lambda L``: the map refitted with ridge lambda ``L`` for every pair
+  (weight ``alpha``) -- the cold / warm trade-off that round 13 resolved with
+  a separate map for warm pairs (``model.cross_map_lambda_warm``).
 
 Test metrics are never computed here: this is a selection step.
 
@@ -50,10 +53,12 @@ def main() -> None:
     p.add_argument("--pop-cold", default="0.1,0.2,0.4,0.8")
     p.add_argument("--seq-cooc", default="0.1,0.2,0.4")
     p.add_argument("--seq-tau", type=float, default=20.0)
+    p.add_argument("--map-lambda", default="30,10,3,1")
     a = p.parse_args()
     from cold_signals import write_table
     from gnnrec.eval import evaluate
-    from gnnrec.models.cross_map import pair_std
+    from gnnrec.data.registry import data_dir
+    from gnnrec.models.cross_map import CrossMapHead, pair_std
     from gnnrec.models.pop_head import active_domains
     from gnnrec.train.run import load_run
 
@@ -92,8 +97,13 @@ def main() -> None:
         su = su / float(pair_std(su, sv, head.pair_users, head.pair_items))   # the head's pair sample
         variants += [(f"seq-cooc {g}", torch.cat([u, float(g) * su], 1), torch.cat([v, sv], 1))
                      for g in a.seq_cooc.split(",") if g]
+    for lam in (x for x in a.map_lambda.split(",") if x):
+        refit = CrossMapHead(ds.train_matrix(), ds.item_domain(), alpha, float(lam), head.rank,
+                             cache_dir=data_dir() / "cross_maps")
+        variants.append((f"map lambda {lam}", torch.cat([u[:, :dim], refit.user_map], 1),
+                         torch.cat([v[:, :dim], refit.item_map], 1)))
     groups = [(d, s) for d in ds.domains for s in ("warm", "cold")]
-    lines = [f"### Scoring-time additions for cold users on `{a.run}` (valid NDCG@20)", "",
+    lines = [f"### Scoring-time variants of the cross-domain map on `{a.run}` (valid NDCG@20)", "",
              "| variant | mean | cold / warm | " + " | ".join(f"{d}/{s}" for d, s in groups) + " |",
              "|---|---|---|" + "---|" * len(groups)]
     for name, uu, vv in variants:

@@ -22,6 +22,7 @@ whose ``summary.json`` exists is read, not retrained).
     python experiments/config_selection.py --study amazon-ao-round12    # round 12: 256 dims, 2 layers, with the map
     python experiments/config_selection.py --study amazon-ao-round13    # round 13: a warm-pair map
     python experiments/config_selection.py --study ml1m-cd-cross-map    # round 10's map on ML-1M-CD
+    python experiments/config_selection.py --study ml1m-cd-warm-map     # round 13's warm map on ML-1M-CD
 """
 
 from __future__ import annotations
@@ -149,6 +150,12 @@ STUDIES: dict[str, tuple[str, list[str], str, list[tuple[str, list[str]]]]] = {
         ("aor10_cm2_l100", []),
         ("aor13_w1_a3", ["model.cross_map_lambda_warm=1", "model.cross_map_warm=0.3"]),
         ("aor13_w03_a5", ["model.cross_map_lambda_warm=0.3", "model.cross_map_warm=0.5"]),
+    ]),
+    # round 13's warm-pair map on the ML-1M-CD text config (committed: one map)
+    "ml1m-cd-warm-map": ("configs/ml1m_cd/cd_lightgcn_text.yaml", [], "ml1m-cd-warm-map", [
+        ("mlcm_cm2_l100", []),
+        ("mlwm_w1_a3", ["model.cross_map_lambda_warm=1", "model.cross_map_warm=0.3"]),
+        ("mlwm_w10_a3", ["model.cross_map_lambda_warm=10", "model.cross_map_warm=0.3"]),
     ]),
     # the round-10 winner's map on the ML-1M-CD text config (whose 3-seed targets it already meets)
     "ml1m-cd-cross-map": ("configs/ml1m_cd/cd_lightgcn_text.yaml", ["model.cross_map=0"],
