@@ -40,19 +40,20 @@ ROOT = Path(__file__).resolve().parents[1]
 _AO_TEXT = "configs/amazon_ao/cd_lightgcn_text.yaml"
 _SOFTMAX = ["train.loss=softmax", "train.negatives=64"]     # + train.temperature
 _ONE_MAP = ["model.cross_map_lambda_warm=null", "model.cross_map_warm=null"]   # rounds 12-13: one map for all pairs
+_NO_MAP = ["model.cross_map=0", *_ONE_MAP]                  # rounds 1-10: no item map (round 10 adds it)
 
 
 def _on_committed(label: str, cands: list[tuple[str, list[str]]]
                   ) -> tuple[str, list[str], str, list[tuple[str, list[str]]]]:
     """A study of rounds 3-10: the committed amazon-ao text config without round 10's item map."""
-    return (_AO_TEXT, ["model.cross_map=0"], label, cands)
+    return (_AO_TEXT, list(_NO_MAP), label, cands)
 
 
 # what the second round changed in configs/amazon_ao/cd_lightgcn_text.yaml, undone for both rounds
 _BEFORE_ROUND2 = ["model.lexical=false", "model.dim=64", "model.norm_exp=0.5", "model.item_id=true"]
 STUDIES: dict[str, tuple[str, list[str], str, list[tuple[str, list[str]]]]] = {
     "amazon-ao": (_AO_TEXT,
-                  _BEFORE_ROUND2 + ["train.cold_sim=0", "train.reg=0.0001"],
+                  _BEFORE_ROUND2 + _NO_MAP + ["train.cold_sim=0", "train.reg=0.0001"],
                   "amazon-ao", [
         ("aot_base", []),
         ("aot_sm", [*_SOFTMAX, "train.temperature=0.1"]),
@@ -69,7 +70,7 @@ STUDIES: dict[str, tuple[str, list[str], str, list[tuple[str, list[str]]]]] = {
     ]),
     # second round: learned term embeddings over the titles' TF-IDF (model.lexical) on top of the
     # first round's winner (aot_cs5_reg = this study's aol_base)
-    "amazon-ao-lexical": (_AO_TEXT, _BEFORE_ROUND2,
+    "amazon-ao-lexical": (_AO_TEXT, _BEFORE_ROUND2 + _NO_MAP,
                           "amazon-ao-lexical", [
         ("aol_base", []),
         ("aol_lex", ["model.lexical=true"]),
