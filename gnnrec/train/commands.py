@@ -13,6 +13,24 @@ def _section_keys(section: str) -> str:
     return ", ".join(f"{k.split('.', 1)[1]} ({SCHEMA[k][0]})" for k in SCHEMA if k.startswith(section + "."))
 
 
+class _ModelKeys(argparse.Action):
+    """``--model-keys NAME``: print NAME's ``model.*`` keys with their defaults, then exit."""
+
+    def __call__(self, parser, namespace, values, option_string=None) -> None:
+        from gnnrec.models.registry import UnknownModelError, model_class
+
+        try:
+            cls = model_class(values)
+        except UnknownModelError as e:
+            parser.error(str(e))
+        import yaml
+
+        print(f"# model.* keys of {values} with their defaults (a config's model: section)")
+        print(yaml.safe_dump({"model": {"name": values, **cls.defaults}}, sort_keys=False,
+                             default_flow_style=False), end="")
+        parser.exit()
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "train", help="train a model from a YAML config (runs/<name>/: log, checkpoints, metrics, export)",
@@ -28,8 +46,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                "  gnnrec train configs/ml1m_cd/cd_lightgcn.yaml --resume     # continue a killed run\n"
                "  gnnrec train - dataset=ml1m-cd model.name=mf name=my_mf     # no file: defaults\n\n"
                f"models: {', '.join(sorted(MODELS))}\n"
-               "keys: name, dataset, seed, device, runs_dir, text.*, model.* (per model), train.*, "
-               "eval.*, export.*\n(an unknown key is an error that lists the valid ones)\n\n"
+               "keys: name, dataset, seed, device, runs_dir, text.*, model.* (per model: "
+               "--model-keys NAME), train.*, eval.*, export.*\n"
+               "(an unknown key is an error that lists the valid ones)\n\n"
                f"train.* keys (default): {_section_keys('train')}\n"
                "  cold_sim: share of bridge users whose one domain is hidden from the graph each "
                "epoch (simulated cross-domain cold start; cd-lightgcn*)\n"
@@ -43,6 +62,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="continue the run from checkpoints/last.safetensors (same config)")
     p.add_argument("--no-export", action="store_true", help="skip writing runs/<name>/export")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.add_argument("--model-keys", metavar="NAME", action=_ModelKeys,
+                   help="print the model.* keys of model NAME with their defaults and exit")
     p.set_defaults(func=_train)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+import yaml
 
 from gnnrec.cli import main
 from gnnrec.train import ConfigError, load_config, resolve
@@ -67,3 +68,17 @@ def test_cli_refuses_existing_run_dir_and_missing_resume(tmp_path, capsys):
     assert "already exists; pass --overwrite" in capsys.readouterr().err
     assert main(["train", "-", "name=x", f"runs_dir={tmp_path / 'runs'}", "--resume"]) == 2
     assert "no checkpoints/last.safetensors" in capsys.readouterr().err
+
+
+def test_cli_lists_a_models_keys_as_a_config_section(capsys):
+    """``gnnrec train --model-keys NAME`` prints NAME's defaults as YAML that resolves as-is."""
+    with pytest.raises(SystemExit) as e:
+        main(["train", "--model-keys", "cd-lightgcn-text"])
+    assert e.value.code == 0
+    out = capsys.readouterr().out
+    section = yaml.safe_load(out)["model"]
+    assert section["name"] == "cd-lightgcn-text" and section["cross_map_lambda_warm"] is None
+    assert resolve({"dataset": "tiny", "model": section})["model"] == section
+    with pytest.raises(SystemExit) as e:
+        main(["train", "--model-keys", "no-such-model"])
+    assert e.value.code == 2 and "available: bitgcf" in capsys.readouterr().err
