@@ -72,8 +72,9 @@ def main() -> None:
         u, v = (t.float() for t in model.embeddings())             # map appended, model part / s_model
     n_dom, dim = len(ds.domains), u.shape[1] - head.user_map.shape[1]
     k = head.rank                               # the cold pairs' map comes first (CrossMapHead)
+    r, item_dom = ds.train_matrix(), ds.item_domain()
     cold_t = ~active_domains(ds.train["user"].to_numpy(), ds.train["domain"].to_numpy(), ds.n_users, n_dom)
-    dom = torch.from_numpy(ds.item_domain().astype(np.int64))
+    dom = torch.from_numpy(item_dom.astype(np.int64))
 
     def cold_weighted(w: float) -> torch.Tensor:
         out = u.clone()
@@ -81,10 +82,10 @@ def main() -> None:
             out[cold_t[:, d], dim + d * k: dim + (d + 1) * k] *= w / alpha
         return out
 
-    pop = np.log1p(np.asarray(ds.train_matrix().sum(axis=0)).ravel())
+    pop = np.log1p(np.asarray(r.sum(axis=0)).ravel())
     zpop = np.zeros_like(pop)
     for d in range(n_dom):
-        m = ds.item_domain() == d
+        m = item_dom == d
         zpop[m] = (pop[m] - pop[m].mean()) / (pop[m].std() or 1.0)
     pop_items = torch.zeros(ds.n_items, n_dom)
     pop_items[torch.arange(ds.n_items), dom] = torch.from_numpy(zpop).float()
@@ -98,7 +99,7 @@ def main() -> None:
         variants += [(f"seq-cooc {g}", torch.cat([u, float(g) * su], 1), torch.cat([v, sv], 1))
                      for g in a.seq_cooc.split(",") if g]
     for lam in (x for x in a.map_lambda.split(",") if x):
-        refit = CrossMapHead(ds.train_matrix(), ds.item_domain(), alpha, float(lam), head.rank,
+        refit = CrossMapHead(r, item_dom, alpha, float(lam), head.rank,
                              cache_dir=data_dir() / "cross_maps")
         variants.append((f"map lambda {lam}", torch.cat([u[:, :dim], refit.user_map], 1),
                          torch.cat([v[:, :dim], refit.item_map], 1)))

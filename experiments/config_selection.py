@@ -46,7 +46,7 @@ _NO_MAP = ["model.cross_map=0", *_ONE_MAP]                  # rounds 1-10: no it
 def _on_committed(label: str, cands: list[tuple[str, list[str]]]
                   ) -> tuple[str, list[str], str, list[tuple[str, list[str]]]]:
     """A study of rounds 3-10: the committed amazon-ao text config without round 10's item map."""
-    return (_AO_TEXT, list(_NO_MAP), label, cands)
+    return (_AO_TEXT, _NO_MAP, label, cands)
 
 
 # what the second round changed in configs/amazon_ao/cd_lightgcn_text.yaml, undone for both rounds

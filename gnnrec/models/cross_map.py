@@ -191,6 +191,14 @@ def cached_blocks(r: sp.csr_matrix, item_domain: np.ndarray, lam: float, rank: i
     return um, im
 
 
+def pair_sample(n_users: int, n_items: int, sample: int = 4096, seed: int = 0
+                ) -> tuple[torch.Tensor, torch.Tensor]:
+    """A fixed sample of ``sample`` (user, item) index pairs, uniform, for :func:`pair_std`."""
+    gen = torch.Generator().manual_seed(seed)
+    pu = torch.randint(0, n_users, (sample,), generator=gen)
+    return pu, torch.randint(0, n_items, (sample,), generator=gen)
+
+
 def pair_std(u: torch.Tensor, v: torch.Tensor, pu: torch.Tensor, pi: torch.Tensor) -> torch.Tensor:
     """Std of the scores ``U[pu] . V[pi]`` over a sample of (user, item) pairs (at least 1e-12)."""
     return (u[pu] * v[pi]).sum(1).float().std().clamp_min(1e-12)
@@ -231,18 +239,15 @@ class CrossMapHead(nn.Module):
         per_pair = torch.where(warm, warm_alpha, alpha).float()
         maps = [(lam, per_pair)] if warm_lam == lam else \
             [(lam, per_pair * ~warm), (warm_lam, per_pair * warm)]
-        gen = torch.Generator().manual_seed(seed)
-        pu = torch.randint(0, r.shape[0], (sample,), generator=gen)
-        pi = torch.randint(0, r.shape[1], (sample,), generator=gen)
+        pu, pi = pair_sample(r.shape[0], r.shape[1], sample, seed)
+        self.rank, self.n_maps = rank, len(maps)              # each map: D blocks of `rank` columns
         users, items = [], []
         for map_lam, weight in maps:
             um, im = (torch.from_numpy(x) for x in cached_blocks(r, item_domain, map_lam, rank, seed,
                                                                   cache_dir))
-            self.rank = um.shape[1] // weight.shape[1]
-            scale = weight.repeat_interleave(self.rank, dim=1) / float(pair_std(um, im, pu, pi))
+            scale = weight.repeat_interleave(rank, dim=1) / float(pair_std(um, im, pu, pi))
             users.append(um * scale)
             items.append(im)
-        self.n_maps = len(maps)
         self.register_buffer("user_map", torch.cat(users, 1).to(device), persistent=False)
         self.register_buffer("item_map", torch.cat(items, 1).to(device), persistent=False)
         self.register_buffer("pair_users", pu.to(device), persistent=False)
