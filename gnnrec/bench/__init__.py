@@ -47,13 +47,16 @@ def run_suite(suite: str | Suite, models: list[str] | None = None, seeds: int | 
               overrides: list[str] | None = None, datasets: dict[str, Dataset] | None = None,
               transform: str | None = None, out_name: str | None = None,
               report_only: bool = False, progress: bool = True, projection: bool = True,
-              command: str | None = None) -> SuiteResult:
+              command: str | None = None, replace_results: bool = False) -> SuiteResult:
     """Run (or resume) a suite and write ``<results_dir>/<out_name or suite>/``.
 
     ``seeds``: a count (seeds 0..n-1) or explicit list. ``report_only``: train
     nothing, report the runs already finished (others are listed as pending).
     ``datasets`` replaces loading (e.g. a transformed split; name it in
-    ``transform`` so its runs get their own cache keys).
+    ``transform`` so its runs get their own cache keys). A ``report_only`` rebuild
+    that would turn a model's existing figures into "pending" (no finished run
+    matches its current config: a config or a model default changed) raises
+    :class:`BenchError` unless ``replace_results``.
     """
     from gnnrec.bench.collect import write_results
     from gnnrec.bench.plots import render_plots
@@ -73,14 +76,32 @@ def run_suite(suite: str | Suite, models: list[str] | None = None, seeds: int | 
                    for sp in specs]
         for r in records:
             r.wall_s = r.info.get("wall_s")
-    else:
-        records = run_all(specs, dsets, progress)
     out_dir = Path(results_dir) / (out_name or s.name)
+    if report_only and not replace_results:
+        _refuse_lost_figures(out_dir, records)
+    if not report_only:
+        records = run_all(specs, dsets, progress)
     command = command or _default_command(s.name, models, seed_list, budget, overrides)
     metrics = write_results(s, records, out_dir, dsets, command, budget, projection)
     render_plots(out_dir)
     table = render_tables(out_dir)
     return SuiteResult(records, out_dir, metrics, table)
+
+
+def _refuse_lost_figures(out_dir: Path, records: list[RunRecord]) -> None:
+    """Raise if a report-only rebuild would blank models that ``out_dir`` holds figures of."""
+    summary = out_dir / "summary.csv"
+    if not summary.is_file():
+        return
+    held = set(pd.read_csv(summary, usecols=["model"])["model"])
+    pending = [r for r in records if r.status == "pending" and r.spec.model in held]
+    if pending:
+        models = sorted({r.spec.model for r in pending})
+        raise BenchError(
+            f"--report-only: {out_dir} holds figures of {', '.join(models)}, but no finished run "
+            f"matches their current configs ({len(pending)} pending, e.g. {pending[0].spec.run_dir}); "
+            f"a config or a model default changed since. Run the suite without --report-only to "
+            f"train them (finished runs are cached), or pass --replace-results.")
 
 
 def _bench_info(spec: RunSpec) -> dict:

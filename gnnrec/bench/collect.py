@@ -117,7 +117,12 @@ def _per_group(rec: RunRecord, protocol: str, metric: str, k: int) -> pd.DataFra
 
 
 def significance(suite: Suite, records: list[RunRecord], metrics: pd.DataFrame) -> list[dict]:
-    """Best of our models vs the strongest baseline on every headline cell (means over seeds)."""
+    """Paired comparisons on every headline cell (means over seeds).
+
+    ``kind`` "baseline": the best of our models vs the strongest baseline;
+    ``kind`` "reference": the best of our models vs ``suite.reference`` (when it
+    ran and is not itself the best).
+    """
     out = []
     done = [r for r in records if r.status == "done"]
     for dataset, h in suite.headline:
@@ -129,22 +134,29 @@ def significance(suite: Suite, records: list[RunRecord], metrics: pd.DataFrame) 
         means = cell.groupby("model")["value"].mean()
         ours = means[[m for m in means.index if model_is_ours(m)]]
         base = means[[m for m in means.index if not model_is_ours(m)]]
-        if ours.empty or base.empty:
+        if ours.empty:
             continue
-        a, b = str(ours.idxmax()), str(base.idxmax())
-        frames = {}
-        for m in (a, b):
-            runs = sorted((r for r in done if r.spec.dataset == dataset and r.spec.model == m),
+        best = str(ours.idxmax())
+        pairs = [] if base.empty else [("baseline", str(base.idxmax()))]
+        if suite.reference in means.index and suite.reference != best:
+            pairs.append(("reference", suite.reference))
+
+        def frames(model: str) -> list[pd.DataFrame]:
+            runs = sorted((r for r in done if r.spec.dataset == dataset and r.spec.model == model),
                           key=lambda r: r.spec.seed)
             fs = [_per_group(r, h.protocol, h.metric, h.k) for r in runs]
-            frames[m] = [cell_groups(f, h.domain, h.scenario) for f in fs if f is not None]
-        if not frames[a] or not frames[b]:
-            continue
-        res = compare(frames[a], frames[b])
-        out.append({"dataset": dataset, "label": h.label, "protocol": h.protocol,
-                    "metric": h.metric, "k": h.k, "domain": h.domain, "scenario": h.scenario,
-                    "ours": a, "baseline": b, "ours_mean": float(ours[a]),
-                    "baseline_mean": float(base[b]), **res})
+            return [cell_groups(f, h.domain, h.scenario) for f in fs if f is not None]
+
+        fa = frames(best)
+        for kind, other in pairs:
+            fb = frames(other)
+            if not fa or not fb:
+                continue
+            out.append({"dataset": dataset, "label": h.label, "protocol": h.protocol,
+                        "metric": h.metric, "k": h.k, "domain": h.domain, "scenario": h.scenario,
+                        "kind": kind, "ours": best, "baseline": other,
+                        "ours_mean": float(means[best]), "baseline_mean": float(means[other]),
+                        **compare(fa, fb)})
     return out
 
 

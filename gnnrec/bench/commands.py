@@ -63,7 +63,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "(alone, or after a suite)")
     p.add_argument("--replace-results", action="store_true",
                    help="let a run with fewer models replace results/<suite>/ (by default it "
-                        "refuses to drop models that the existing tables hold)")
+                        "refuses to drop models that the existing tables hold), or a "
+                        "--report-only rebuild show models pending whose figures it holds")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=_benchmark)
 
@@ -102,7 +103,8 @@ def _benchmark(args: argparse.Namespace) -> int:
         try:
             out = run_suite(args.suite, models, args.seeds, args.budget, args.runs_dir,
                             args.results_dir, args.configs, args.overrides,
-                            report_only=args.report_only, progress=not args.quiet, command=cmd)
+                            report_only=args.report_only, progress=not args.quiet, command=cmd,
+                            replace_results=args.replace_results)
         except (BenchError, ConfigError) as e:
             raise UserError(str(e)) from None
         parts = out.table.split("\n## ")

@@ -30,7 +30,10 @@ def _save(fig, folder: Path, name: str) -> list[Path]:
     out = []
     for ext in ("png", "svg"):
         p = folder / f"{name}.{ext}"
-        fig.savefig(p, dpi=110, bbox_inches="tight", metadata={"Date": None} if ext == "svg" else None)
+        # fixed SVG element ids and no date: an unchanged plot rewrites to the same bytes
+        with plt.rc_context({"svg.hashsalt": name}):
+            fig.savefig(p, dpi=110, bbox_inches="tight",
+                        metadata={"Date": None} if ext == "svg" else None)
         out.append(p)
     plt.close(fig)
     return out

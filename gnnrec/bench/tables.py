@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from gnnrec.bench.significance import fmt_p
+from gnnrec.bench.significance import fmt_p, fmt_relative
 from gnnrec.bench.suites import ALL_MODELS, model_is_ours
 from gnnrec.utils.files import atomic_write_text
 
@@ -110,23 +110,27 @@ def _headline_columns(suite_meta: dict, multi: bool) -> list[tuple[str, dict[str
 
 
 def _sig_notes(sig: list[dict], columns: list[tuple[str, dict]]) -> tuple[dict[str, str], list[str]]:
-    notes, lines = {}, []
+    marks: dict[str, list[str]] = {}
+    lines = []
     for i, s in enumerate(sig, 1):
         for label, sel in columns:
             if all(s.get(k) == v for k, v in sel.items() if k != "dataset") and \
                     s["dataset"] == sel["dataset"]:
-                notes[label] = f" [{i}]"
+                marks.setdefault(label, []).append(str(i))
         u, se = s["users"], s["seeds"]
         over_seeds = (f"paired over {se['n']} seeds: t-test p={fmt_p(se['ttest_p'])}, Wilcoxon "
                       f"p={fmt_p(se['wilcoxon_p'])}" + (" (3 pairs: Wilcoxon cannot go below 0.25)"
                                                           if se["n"] == 3 else "")
                       if se["n"] > 1 else "one seed: no test over seeds")
+        other = ("the suite's reference" if s.get("kind") == "reference"
+                 else "strongest baseline")
+        rel = f" {fmt_relative(s['relative'])};" if s.get("relative") else ""
         lines.append(
-            f"[{i}] {s['dataset']} {s['label']}: {s['ours']} ({s['ours_mean']:.4f}) vs strongest "
-            f"baseline {s['baseline']} ({s['baseline_mean']:.4f}); paired over {u['n']} user groups "
+            f"[{i}] {s['dataset']} {s['label']}: {s['ours']} ({s['ours_mean']:.4f}) vs {other} "
+            f"{s['baseline']} ({s['baseline_mean']:.4f}):{rel} paired over {u['n']} user groups "
             f"(per-user values averaged over seeds): Wilcoxon p={fmt_p(u['wilcoxon_p'])}, "
             f"t-test p={fmt_p(u['ttest_p'])}; {over_seeds}.")
-    return notes, lines
+    return {k: f" [{','.join(v)}]" for k, v in marks.items()}, lines
 
 
 def render_tables(out_dir: Path) -> str:
@@ -151,7 +155,9 @@ def render_tables(out_dir: Path) -> str:
     notes, foot = _sig_notes(sig, cols)
     head = [pivot_md(summary, cols, models, {"s/run": walls, "runs": status}, notes), ""]
     if foot:
-        head += ["Significance (best of gnnrec's models vs the strongest baseline, two-sided):", ""]
+        head += ["Significance (best of gnnrec's models vs the strongest baseline and vs the suite's "
+                 "reference model; two-sided tests; relative difference of the means with a 95% "
+                 "paired bootstrap CI over the user groups):", ""]
         head += [f"- {x}" for x in foot] + [""]
     md += ["## Headline", ""] + head
     _write_headline(out_dir, runs, seeds, head)

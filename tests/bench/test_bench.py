@@ -12,7 +12,7 @@ import pytest
 from gnnrec.bench import BenchError, run_suite
 from gnnrec.bench.readme import END, START, update_readme
 from gnnrec.bench.runner import plan
-from gnnrec.bench.significance import compare, paired_tests
+from gnnrec.bench.significance import compare, fmt_relative, paired_tests, relative_ci
 from gnnrec.bench.suites import Headline, Suite
 from gnnrec.bench.tables import pivot_md, summarize
 from tests.conftest import make_tiny
@@ -25,7 +25,7 @@ TINY_OV = ["eval.ks=[5,10]", "eval.k=10", "train.batch_size=64", "model.dim=8", 
 def tiny_suite() -> Suite:
     return Suite("tiny", "tiny two-domain data", ("tiny",), ("tiny_none",),
                  tuple(("tiny", Headline("ndcg", 10, d, "cold")) for d in ("a", "b")),
-                 smoke_overrides=("train.epochs=2", "train.patience=2"))
+                 smoke_overrides=("train.epochs=2", "train.patience=2"), reference="mf")
 
 
 def _run(tmp: Path, models: list[str], seeds: int = 2, **kw):
@@ -58,6 +58,16 @@ def test_suite_writes_results_and_resumes(tmp_path):
     assert runs["versions"]["torch"] and all(r["config"]["model"]["name"] == r["model"]
                                              for r in runs["runs"])
     assert "**" in (res / "table.md").read_text()
+    # every headline cell: best of ours (cd-lightgcn) vs the strongest baseline and vs the reference
+    sig = json.loads((res / "significance.json").read_text())
+    assert sorted(c["kind"] for c in sig) == ["baseline", "baseline", "reference", "reference"]
+    for cell in sig:
+        assert cell["ours"] == "cd-lightgcn" and (cell["kind"] == "baseline" or cell["baseline"] == "mf")
+        rel = cell["relative"]
+        if cell["baseline_mean"] > 0:            # ratio of the seed-averaged means, CI around it
+            assert rel["value"] == pytest.approx(cell["ours_mean"] / cell["baseline_mean"] - 1, abs=1e-6)
+            assert rel["ci_low"] <= rel["value"] <= rel["ci_high"]
+    assert "the suite's reference mf" in (res / "table.md").read_text()
 
     # an interrupted suite: one run lost its completion marker -> only that run trains again
     victim = mf[1].spec.run_dir
@@ -71,6 +81,16 @@ def test_suite_writes_results_and_resumes(tmp_path):
     s2 = pd.read_csv(res / "summary.csv").query(
         "model == 'mf' and metric == 'ndcg' and k == 10 and domain == 'a' and scenario == 'cold'")
     assert s2["mean"].iat[0] == pytest.approx(s["mean"].iat[0], abs=1e-6)
+
+    # --report-only rebuilds from finished runs; once mf's config changed, no finished run
+    # matches it and the rebuild would blank mf's figures: refused unless replace_results
+    assert _run(tmp_path, ["pop", "mf", "cd-lightgcn"], report_only=True).metrics.equals(again.metrics)
+    (tmp_path / "configs" / "tiny_none").mkdir(parents=True)
+    (tmp_path / "configs" / "tiny_none" / "mf.yaml").write_text("model:\n  name: mf\ntrain:\n  lr: 0.02\n")
+    with pytest.raises(BenchError, match="report-only: .* holds figures of mf, .*2 pending"):
+        _run(tmp_path, ["pop", "mf", "cd-lightgcn"], report_only=True)
+    blank = _run(tmp_path, ["pop", "mf", "cd-lightgcn"], report_only=True, replace_results=True)
+    assert [r.status for r in blank.records if r.spec.model == "mf"] == ["pending", "pending"]
 
 
 def test_plan_keys_configs_and_text_check(tmp_path):
@@ -121,6 +141,27 @@ def test_significance_pairs_users_and_seeds():
     assert paired_tests(base, base)["wilcoxon_p"] is None          # identical: no test
     with pytest.raises(ValueError, match="equal shapes"):
         paired_tests(base, base[:5])
+
+
+def test_relative_ci_is_paired_and_seeded():
+    rng = np.random.default_rng(1)
+    b = rng.exponential(0.1, 500)
+    exact = relative_ci(1.2 * b, b)
+    assert exact["value"] == pytest.approx(0.2) and exact["ci_low"] == pytest.approx(0.2)
+    assert exact["ci_high"] == pytest.approx(0.2)
+    a = 1.2 * b + 0.01 * rng.standard_normal(500)
+    paired = relative_ci(a, b, seed=3)
+    assert paired == relative_ci(a, b, seed=3)                         # seeded
+    assert paired["ci_low"] < paired["value"] < paired["ci_high"]
+    assert paired["ci_low"] < 0.2 < paired["ci_high"]
+    # the same values with the pairing broken: the CI of the same ratio is much wider
+    unpaired = relative_ci(a, rng.permutation(b), seed=3)
+    assert unpaired["value"] == pytest.approx(paired["value"])
+    assert (unpaired["ci_high"] - unpaired["ci_low"]) > 5 * (paired["ci_high"] - paired["ci_low"])
+    assert fmt_relative(exact) == "+20.0% [95% CI +20.0%, +20.0%]"
+    assert relative_ci(b, 0 * b)["value"] is None and fmt_relative(relative_ci(b, 0 * b)) == "n/a"
+    with pytest.raises(ValueError, match="equal shapes"):
+        relative_ci(b, b[:3])
 
 
 def test_tables_bold_the_best_mean():
