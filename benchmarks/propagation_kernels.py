@@ -26,7 +26,6 @@ import time
 from typing import Callable
 
 import numpy as np
-import scipy.sparse as sp
 import torch
 
 from gnnrec.data import load_dataset

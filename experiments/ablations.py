@@ -97,7 +97,7 @@ def render(frame: pd.DataFrame, suite: str, out_dir: Path, seeds: int, budget: s
             continue
         fig, ax = plt.subplots(figsize=(5.5, 3.6))
         names = list(dict.fromkeys(sub["variant"]))
-        for j, d in enumerate(doms):
+        for d in doms:
             dd = sub[sub["domain"] == d].set_index("variant").reindex(names)
             ax.errorbar(range(len(names)), dd["mean"], yerr=dd["std"].fillna(0), marker="o",
                         capsize=3, label=f"{d}/cold")

@@ -24,7 +24,7 @@ import pandas as pd
 
 from gnnrec.bench.runner import RunRecord, package_versions, read_log
 from gnnrec.bench.significance import cell_groups, compare
-from gnnrec.bench.suites import Suite, model_is_ours
+from gnnrec.bench.suites import Headline, Suite, model_is_ours
 from gnnrec.data.schema import Dataset
 from gnnrec.utils.files import atomic_write_text, write_json
 
@@ -116,6 +116,15 @@ def _per_group(rec: RunRecord, protocol: str, metric: str, k: int) -> pd.DataFra
     return load_result(folder).per_group(metric, k)
 
 
+def _cell_frames(done: list[RunRecord], dataset: str, model: str, h: Headline
+                 ) -> list[pd.DataFrame]:
+    """One per-group frame per finished seed of ``model`` on ``dataset``, restricted to cell ``h``."""
+    runs = sorted((r for r in done if r.spec.dataset == dataset and r.spec.model == model),
+                  key=lambda r: r.spec.seed)
+    fs = [_per_group(r, h.protocol, h.metric, h.k) for r in runs]
+    return [cell_groups(f, h.domain, h.scenario) for f in fs if f is not None]
+
+
 def significance(suite: Suite, records: list[RunRecord], metrics: pd.DataFrame) -> list[dict]:
     """Paired comparisons on every headline cell (means over seeds).
 
@@ -140,16 +149,9 @@ def significance(suite: Suite, records: list[RunRecord], metrics: pd.DataFrame) 
         pairs = [] if base.empty else [("baseline", str(base.idxmax()))]
         if suite.reference in means.index and suite.reference != best:
             pairs.append(("reference", suite.reference))
-
-        def frames(model: str) -> list[pd.DataFrame]:
-            runs = sorted((r for r in done if r.spec.dataset == dataset and r.spec.model == model),
-                          key=lambda r: r.spec.seed)
-            fs = [_per_group(r, h.protocol, h.metric, h.k) for r in runs]
-            return [cell_groups(f, h.domain, h.scenario) for f in fs if f is not None]
-
-        fa = frames(best)
+        fa = _cell_frames(done, dataset, best, h)
         for kind, other in pairs:
-            fb = frames(other)
+            fb = _cell_frames(done, dataset, other, h)
             if not fa or not fb:
                 continue
             out.append({"dataset": dataset, "label": h.label, "protocol": h.protocol,

@@ -21,7 +21,8 @@ def _seeds(text: str) -> int | list[int]:
             return [int(x) for x in _list(text)]
         n = int(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"--seeds wants a count (3) or a list (0,1,2), got {text!r}")
+        raise argparse.ArgumentTypeError(
+            f"--seeds wants a count (3) or a list (0,1,2), got {text!r}") from None
     if n < 1:
         raise argparse.ArgumentTypeError(f"--seeds must be >= 1, got {n}")
     return n

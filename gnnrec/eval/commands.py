@@ -14,7 +14,7 @@ def _ks(text: str) -> tuple[int, ...]:
     try:
         ks = tuple(int(x) for x in text.split(",") if x.strip())
     except ValueError:
-        raise argparse.ArgumentTypeError(f"--ks wants comma-separated integers, got {text!r}")
+        raise argparse.ArgumentTypeError(f"--ks wants comma-separated integers, got {text!r}") from None
     if not ks or min(ks) < 1:
         raise argparse.ArgumentTypeError(f"--ks wants positive integers, got {text!r}")
     return ks

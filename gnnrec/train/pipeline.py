@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 
 from gnnrec.data.schema import Dataset
 
@@ -58,7 +57,7 @@ def show_top10(model, ds: Dataset, domain: str | None = None) -> str:
     other = ds.train[(ds.train["user"] == user) & (ds.train["domain"] != d)]
     out = [f"user {ds.users['user_id'].iat[user]} ({'cold' if len(cold) else 'warm'} in {dom}: "
            f"{len(other)} train items in other domains, none in {dom})",
-           f"  a few of their other-domain items: " + "; ".join(titles.iloc[other['item'].to_numpy()[:3]])]
+           "  a few of their other-domain items: " + "; ".join(titles.iloc[other['item'].to_numpy()[:3]])]
     for rank, i in enumerate(top, 1):
         mark = "  <- in their test set" if i in truth else ""
         out.append(f"  {rank:>2}. {titles.iat[i]}{mark}")
