@@ -128,9 +128,9 @@ def _cell_frames(done: list[RunRecord], dataset: str, model: str, h: Headline
 def significance(suite: Suite, records: list[RunRecord], metrics: pd.DataFrame) -> list[dict]:
     """Paired comparisons on every headline cell (means over seeds).
 
-    ``kind`` "baseline": the best of our models vs the strongest baseline;
-    ``kind`` "reference": the best of our models vs ``suite.reference`` (when it
-    ran and is not itself the best).
+    Each entry compares ``ours`` (the best of gnnrec's models) with ``other``:
+    ``kind`` "baseline" -- the strongest baseline; ``kind`` "reference" --
+    ``suite.reference`` (when it ran and is not itself the best).
     """
     out = []
     done = [r for r in records if r.status == "done"]
@@ -156,8 +156,8 @@ def significance(suite: Suite, records: list[RunRecord], metrics: pd.DataFrame) 
                 continue
             out.append({"dataset": dataset, "label": h.label, "protocol": h.protocol,
                         "metric": h.metric, "k": h.k, "domain": h.domain, "scenario": h.scenario,
-                        "kind": kind, "ours": best, "baseline": other,
-                        "ours_mean": float(means[best]), "baseline_mean": float(means[other]),
+                        "kind": kind, "ours": best, "other": other,
+                        "ours_mean": float(means[best]), "other_mean": float(means[other]),
                         **compare(fa, fb)})
     return out
 

@@ -122,12 +122,12 @@ def _sig_notes(sig: list[dict], columns: list[tuple[str, dict]]) -> tuple[dict[s
                       f"p={fmt_p(se['wilcoxon_p'])}" + (" (3 pairs: Wilcoxon cannot go below 0.25)"
                                                           if se["n"] == 3 else "")
                       if se["n"] > 1 else "one seed: no test over seeds")
-        other = ("the suite's reference" if s.get("kind") == "reference"
-                 else "strongest baseline")
+        who = ("the suite's reference" if s.get("kind") == "reference"
+              else "strongest baseline")
         rel = f" {fmt_relative(s['relative'])};" if s.get("relative") else ""
         lines.append(
-            f"[{i}] {s['dataset']} {s['label']}: {s['ours']} ({s['ours_mean']:.4f}) vs {other} "
-            f"{s['baseline']} ({s['baseline_mean']:.4f}):{rel} paired over {u['n']} user groups "
+            f"[{i}] {s['dataset']} {s['label']}: {s['ours']} ({s['ours_mean']:.4f}) vs {who} "
+            f"{s['other']} ({s['other_mean']:.4f}):{rel} paired over {u['n']} user groups "
             f"(per-user values averaged over seeds): Wilcoxon p={fmt_p(u['wilcoxon_p'])}, "
             f"t-test p={fmt_p(u['ttest_p'])}; {over_seeds}.")
     return {k: f" [{','.join(v)}]" for k, v in marks.items()}, lines
