@@ -88,12 +88,15 @@ def run_suite(suite: str | Suite, models: list[str] | None = None, seeds: int | 
     return SuiteResult(records, out_dir, metrics, table)
 
 
+def held_models(out_dir: str | os.PathLike) -> set[str]:
+    """Models whose figures ``out_dir`` (a suite's results folder) holds in its ``summary.csv``."""
+    summary = Path(out_dir) / "summary.csv"
+    return set(pd.read_csv(summary, usecols=["model"])["model"]) if summary.is_file() else set()
+
+
 def _refuse_lost_figures(out_dir: Path, records: list[RunRecord]) -> None:
     """Raise if a report-only rebuild would blank models that ``out_dir`` holds figures of."""
-    summary = out_dir / "summary.csv"
-    if not summary.is_file():
-        return
-    held = set(pd.read_csv(summary, usecols=["model"])["model"])
+    held = held_models(out_dir)
     pending = [r for r in records if r.status == "pending" and r.spec.model in held]
     if pending:
         models = sorted({r.spec.model for r in pending})
@@ -117,4 +120,4 @@ def _default_command(suite: str, models: list[str], seeds: list[int], budget: st
     return cmd + "".join(f" --set {o}" for o in overrides or [])
 
 
-__all__ = ["BenchError", "SUITES", "Suite", "SuiteResult", "get_suite", "run_suite"]
+__all__ = ["BenchError", "SUITES", "Suite", "SuiteResult", "get_suite", "held_models", "run_suite"]

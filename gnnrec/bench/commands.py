@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import csv
 import shlex
 import sys
 from pathlib import Path
@@ -70,17 +69,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_benchmark)
 
 
-def _dropped_models(summary: Path, models: list[str]) -> list[str]:
-    """Models in an existing ``summary.csv`` that a run of ``models`` would drop from the tables."""
-    if not summary.is_file():
-        return []
-    with summary.open(newline="", encoding="utf-8") as f:
-        held = {row["model"] for row in csv.DictReader(f)}
-    return sorted(held - set(models))
-
-
 def _benchmark(args: argparse.Namespace) -> int:
-    from gnnrec.bench import BenchError, run_suite
+    from gnnrec.bench import BenchError, held_models, run_suite
     from gnnrec.bench.readme import update_readme
     from gnnrec.cli import UserError
     from gnnrec.train import ConfigError
@@ -93,7 +83,7 @@ def _benchmark(args: argparse.Namespace) -> int:
         argv = [a for a in sys.argv[1:] if a not in ("--report-only", "--quiet")]
         cmd = "gnnrec " + " ".join(shlex.quote(a) for a in argv) if "benchmark" in argv else None
         models = args.models or list(SUITES[args.suite].default_models)
-        dropped = _dropped_models(Path(args.results_dir) / args.suite / "summary.csv", models)
+        dropped = sorted(held_models(Path(args.results_dir) / args.suite) - set(models))
         if dropped and not args.replace_results:
             raise UserError(
                 f"{Path(args.results_dir) / args.suite} holds results of "
