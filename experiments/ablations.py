@@ -4,7 +4,7 @@
   (projected MiniLM title embeddings + ID), same configs otherwise;
 * number of propagation layers: ``model.layers`` in 1, 2, 3, 4;
 * bridge share: only 10 / 25 / 50 / 100% of the warm bridge users keep their
-  history in both domains (:func:`gnnrec.bench.transforms.keep_bridges`: the
+  history in both domains (:func:`transforms.keep_bridges` in experiments/: the
   others lose one domain's history), cold users untouched -- how much the
   transfer to cold users depends on the bridge.
 
@@ -29,10 +29,10 @@ import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from gnnrec.bench import get_suite, run_suite  # noqa: E402
-from gnnrec.bench.suites import ALL_MODELS  # noqa: E402
-from gnnrec.bench.transforms import keep_bridges  # noqa: E402
+from gnnrec.bench.tables import model_order  # noqa: E402
 from gnnrec.data import load_dataset  # noqa: E402
 from gnnrec.utils.files import atomic_write_text  # noqa: E402
+from transforms import keep_bridges  # noqa: E402  (experiments/transforms.py)
 
 ROOT = Path(__file__).resolve().parents[1]
 TEXT_MODEL = "cd-lightgcn-text"
@@ -82,7 +82,7 @@ def render(frame: pd.DataFrame, suite: str, out_dir: Path, seeds: int, budget: s
     order = list(dict.fromkeys(zip(frame["study"], frame["variant"])))
     for study, variant in order:
         sub = cold[(cold["study"] == study) & (cold["variant"] == variant)]
-        for model in [m for m in ALL_MODELS if m in set(sub["model"])]:
+        for model in model_order(list(set(sub["model"]))):
             cells = []
             for d, m in cols:
                 hit = sub[(sub["model"] == model) & (sub["domain"] == d) & (sub["metric"] == m)]

@@ -36,14 +36,32 @@ RANK = 256
 
 
 def seq_cooc_blocks(ds, tau: float, rank: int = RANK) -> tuple[torch.Tensor, torch.Tensor]:
-    """(n_users, D*rank), (n_items, D*rank): rank-``rank`` blocks of ``r_u C[src, d]`` per domain d."""
+    """(n_users, D*rank), (n_items, D*rank): rank-``rank`` blocks of ``r_u C[src, d]`` per domain d.
+
+    ``C[src, d] ~ A_d B_d^T`` by the library's randomized SVD; ``U[u] = [r_u[src] A_d]_d``,
+    ``V[i] = B_d[i]`` in the block of i's domain (the layout of gnnrec.models.cross_map).
+    """
+    import scipy.sparse as sp
+
     from cold_signals import sequence_cooc
-    from gnnrec.models.cross_map import domain_blocks, sparse_operator
+    from gnnrec.models.cross_map import randomized_svd
 
     c = sequence_cooc(ds, tau).tocsr()
-    um, im = domain_blocks(ds.train_matrix(), ds.item_domain(),
-                           lambda src, tgt: sparse_operator(c[src][:, tgt]), rank)
-    return torch.from_numpy(um), torch.from_numpy(im)
+    r, item_dom = sp.csr_matrix(ds.train_matrix(), dtype=np.float64), ds.item_domain()
+    ublocks, iblocks = [], []
+    for d in range(int(item_dom.max()) + 1):
+        src, tgt = np.flatnonzero(item_dom != d), np.flatnonzero(item_dom == d)
+        m = sp.csr_matrix(c[src][:, tgt], dtype=np.float64)
+        mt = m.T.tocsr()
+        a, sig, b = randomized_svd(lambda x: torch.from_numpy(m @ x.numpy()),
+                                   lambda y: torch.from_numpy(mt @ y.numpy()),
+                                   (len(src), len(tgt)), rank, d)
+        ub, ib = np.zeros((r.shape[0], rank), np.float32), np.zeros((r.shape[1], rank), np.float32)
+        ub[:, :len(sig)] = r[:, src] @ (a * sig)
+        ib[tgt, :len(sig)] = b
+        ublocks.append(ub)
+        iblocks.append(ib)
+    return torch.from_numpy(np.hstack(ublocks)), torch.from_numpy(np.hstack(iblocks))
 
 
 def main() -> None:
@@ -58,8 +76,8 @@ def main() -> None:
     from cold_signals import write_table
     from gnnrec.eval import evaluate
     from gnnrec.data.registry import data_dir
+    from gnnrec.graph.facts import domain_activity
     from gnnrec.models.cross_map import CrossMapHead, pair_std
-    from gnnrec.models.pop_head import active_domains
     from gnnrec.train.run import load_run
 
     run = load_run(a.run, device="cpu")
@@ -67,13 +85,14 @@ def main() -> None:
     head = getattr(model, "cross_head", None)
     if head is None:
         raise SystemExit(f"{a.run}: the model has no cross-domain item map (model.cross_map = 0)")
-    alpha = float(run.config["model"]["cross_map"])
+    alpha = run.config.model.cross_map
     with torch.no_grad():
         u, v = (t.float() for t in model.embeddings())             # map appended, model part / s_model
     n_dom, dim = len(ds.domains), u.shape[1] - head.user_map.shape[1]
     k = head.rank                               # the cold pairs' map comes first (CrossMapHead)
     r, item_dom = ds.train_matrix(), ds.item_domain()
-    cold_t = ~active_domains(ds.train["user"].to_numpy(), ds.train["domain"].to_numpy(), ds.n_users, n_dom)
+    cold_t = ~torch.from_numpy(domain_activity(ds.train["user"].to_numpy(), ds.train["domain"].to_numpy(),
+                                               ds.n_users, n_dom))
     dom = torch.from_numpy(item_dom.astype(np.int64))
 
     def cold_weighted(w: float) -> torch.Tensor:

@@ -1,5 +1,10 @@
 """Configuration sweep with selection on the validation split only.
 
+Rounds 4 and 8 and the popularity-head candidates of rounds 1 and 6 studied knobs
+that were refuted and have left the library (``model.pop_bias``, ``domain_heads``,
+``text_proj``, ``user_id``, ``layer_weights``, ``user_text``, ``lexical_min_df``):
+rerun them at the commit recorded in experiments/README.md.
+
 Trains each candidate (a base YAML config + dotted overrides) once, then
 writes ``results/selection-<dataset>/table.md`` and ``selection.csv``: the
 validation selection score (mean NDCG@20 over the four domain x scenario
@@ -13,11 +18,9 @@ whose ``summary.json`` exists is read, not retrained).
     python experiments/config_selection.py --study amazon-ao --list     # the candidates only
     python experiments/config_selection.py --study amazon-ao-lexical    # round 2: model.lexical
     python experiments/config_selection.py --study amazon-ao-round3     # round 3 on round 2's winner
-    python experiments/config_selection.py --study amazon-ao-round4     # round 4: model options
     python experiments/config_selection.py --study amazon-ao-round5     # round 5: learning rate, batch size
     python experiments/config_selection.py --study amazon-ao-round6     # round 6: the loss
     python experiments/config_selection.py --study amazon-ao-round7     # round 7: L2, hops, cold_sim, norm_exp
-    python experiments/config_selection.py --study amazon-ao-round8     # round 8: layer weights, user text, terms
     python experiments/config_selection.py --study amazon-ao-round10    # round 10: cross-domain item map
     python experiments/config_selection.py --study amazon-ao-round12    # round 12: 256 dims, 2 layers, with the map
     python experiments/config_selection.py --study amazon-ao-round13    # round 13: a warm-pair map
@@ -65,7 +68,6 @@ STUDIES: dict[str, tuple[str, list[str], str, list[tuple[str, list[str]]]]] = {
         ("aot_cs5_neg4", ["train.cold_sim=0.5", "train.negatives=4"]),
         ("aot_cs5_noid", ["train.cold_sim=0.5", "model.item_id=false"]),
         ("aot_cs5_reg", ["train.cold_sim=0.5", "train.reg=0.001"]),
-        ("aot_cs5_pb", ["train.cold_sim=0.5", "model.pop_bias=true"]),
         ("aot_cs5_reg_e60", ["train.cold_sim=0.5", "train.reg=0.001", "train.epochs=60"]),
     ]),
     # second round: learned term embeddings over the titles' TF-IDF (model.lexical) on top of the
@@ -89,16 +91,6 @@ STUDIES: dict[str, tuple[str, list[str], str, list[tuple[str, list[str]]]]] = {
         ("aor3_d256", ["model.dim=256"]),
         ("aor3_cs75", ["train.cold_sim=0.75"]),
     ]),
-    # fourth round, same base: the model options that rounds 1-3 left at their defaults --
-    # the domain popularity head, one text projection per domain, an MLP projection, users
-    # without ID embeddings (text profile + graph only)
-    "amazon-ao-round4": _on_committed("amazon-ao-round4", [
-        ("aor4_base", []),
-        ("aor4_pb", ["model.pop_bias=true"]),
-        ("aor4_heads", ["model.domain_heads=true"]),
-        ("aor4_mlp", ["model.text_proj=mlp"]),
-        ("aor4_nouid", ["model.user_id=false"]),
-    ]),
     # the base row is round 4's run (same config and seed: the run is deterministic)
     "amazon-ao-round5": _on_committed("amazon-ao-round5", [
         ("aor4_base", []),
@@ -114,10 +106,6 @@ STUDIES: dict[str, tuple[str, list[str], str, list[tuple[str, list[str]]]]] = {
         ("aor4_base", []),
         ("aor6_sm", [*_SOFTMAX, "train.temperature=0.2"]),
         ("aor6_neg4", ["train.negatives=4"]),
-        ("aor6_sm_pb", [*_SOFTMAX, "train.temperature=0.2", "model.pop_bias=true"]),
-        ("aor6_sm_pb_t05", [*_SOFTMAX, "train.temperature=0.5", "model.pop_bias=true"]),
-        ("aor6_sm_pb_selcold", [*_SOFTMAX, "train.temperature=0.2",
-                                "model.pop_bias=true", "eval.select_scenarios=[cold]"]),
     ]),
     # seventh round, same base: what might move the cold groups -- stronger L2, fewer hops, less
     # simulated cold start, a degree exponent between rounds 2's 0.3 and LightGCN's 0.5
@@ -127,12 +115,6 @@ STUDIES: dict[str, tuple[str, list[str], str, list[tuple[str, list[str]]]]] = {
         ("aor7_l2", ["model.layers=2"]),
         ("aor7_cs25", ["train.cold_sim=0.25"]),
         ("aor7_g04", ["model.norm_exp=0.4"]),
-    ]),
-    "amazon-ao-round8": _on_committed("amazon-ao-round8", [
-        ("aor4_base", []),
-        ("aor8_lw", ["model.layer_weights=[0.1,0.2,0.3,0.4]"]),
-        ("aor8_nout", ["model.user_text=false"]),
-        ("aor8_df5", ["model.lexical_min_df=5"]),
     ]),
     "amazon-ao-round10": _on_committed("amazon-ao-round10", [
         ("aor4_base", []),

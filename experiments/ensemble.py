@@ -24,7 +24,7 @@ GROUP_ORDER = ("warm", "cold")
 
 def combined(run_dirs: list[str], sample: int = 4096, seed: int = 0):
     """(dataset, U, V) of the equal-weight ensemble of ``run_dirs`` (same dataset)."""
-    from gnnrec.models.cross_map import pair_sample, pair_std
+    from gnnrec.models.cross_map import pair_std
     from gnnrec.train.run import load_run
 
     ds, users, items = None, [], []
@@ -34,7 +34,9 @@ def combined(run_dirs: list[str], sample: int = 4096, seed: int = 0):
             raise SystemExit(f"{rd} was trained on another dataset than {run_dirs[0]}")
         if ds is None:
             ds = run.ds
-            pu, pi = pair_sample(ds.n_users, ds.n_items, sample, seed)
+            gen = torch.Generator().manual_seed(seed)            # a fixed uniform pair sample
+            pu = torch.randint(0, ds.n_users, (sample,), generator=gen)
+            pi = torch.randint(0, ds.n_items, (sample,), generator=gen)
         with torch.no_grad():
             u, v = (t.float().cpu() for t in run.model.embeddings())
         users.append((u / pair_std(u, v, pu, pi)).numpy())

@@ -14,7 +14,7 @@ import sys
 from typing import Sequence
 
 from gnnrec import __version__
-from gnnrec.data.schema import DataError
+from gnnrec.errors import GnnrecError
 
 # Modules providing ``register(subparsers)``, in --help order.
 COMMAND_MODULES = [
@@ -27,10 +27,6 @@ COMMAND_MODULES = [
     "gnnrec.demo",
     "gnnrec.bench.commands",
 ]
-
-
-class UserError(Exception):
-    """An error whose message is the whole story (printed without a traceback)."""
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -57,7 +53,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                         datefmt="%H:%M:%S")
     try:
         return int(args.func(args) or 0)
-    except (UserError, DataError, FileNotFoundError, FileExistsError) as e:
+    except (GnnrecError, FileNotFoundError, FileExistsError) as e:
         if args.verbose:
             raise
         print(f"gnnrec {args.command}: error: {e}", file=sys.stderr)
@@ -65,7 +61,4 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    # `python -m gnnrec.cli`: run the imported module's main so that commands raising
-    # gnnrec.cli.UserError are caught by the same class (not __main__.UserError).
-    from gnnrec.cli import main as _main
-    sys.exit(_main())
+    sys.exit(main())

@@ -30,7 +30,6 @@ from gnnrec.utils.files import atomic_write_text, write_json
 
 METRIC_COLUMNS = ["dataset", "model", "seed", "protocol", "domain", "scenario", "metric", "k",
                   "value", "n_groups"]
-PROJECTION_MODELS = ("cd-lightgcn-text", "cd-lightgcn", "hgt", "bitgcf", "mf")
 PROJECTION_MAX_ITEMS = 4000
 
 
@@ -95,7 +94,7 @@ def runs_info(records: list[RunRecord]) -> list[dict[str, Any]]:
         s = rec.spec
         item = {"dataset": s.dataset, "model": s.model, "seed": s.seed, "key": s.key,
                 "status": rec.status, "cached": rec.cached, "config_source": s.config_source,
-                "transform": s.transform, "run_dir": str(s.run_dir), "config": s.config}
+                "transform": s.transform, "run_dir": str(s.run_dir), "config": s.config.to_dict()}
         for k in ("wall_s", "train_s", "best_valid", "best_epoch", "finished", "resumed"):
             if k in rec.info:
                 item[k] = rec.info[k]
@@ -164,13 +163,20 @@ def significance(suite: Suite, records: list[RunRecord], metrics: pd.DataFrame) 
 
 def item_projection(records: list[RunRecord], datasets: dict[str, Dataset],
                     seed: int = 0) -> tuple[pd.DataFrame, dict[str, Any]] | None:
-    """PCA (2-D, via SVD of the centred matrix) of one model's item embeddings, first dataset."""
+    """PCA (2-D, via SVD of the centred matrix) of one model's item embeddings, first dataset.
+
+    The model is the first of gnnrec's own models (registry order) that reads item
+    text, else the first of its own models, else the first trained baseline.
+    """
+    from gnnrec.models.registry import MODELS, model_class
     from gnnrec.train import load_run
 
     done = {(r.spec.dataset, r.spec.model): r for r in sorted(
         (r for r in records if r.status == "done"), key=lambda r: -r.spec.seed)}
+    ours = sorted((m for m in MODELS if model_class(m).ours), key=lambda m: not model_class(m).needs_text)
+    candidates = ours + [m for m in MODELS if m not in ours and model_class(m).trainable]
     for dataset in datasets:
-        for model in PROJECTION_MODELS:
+        for model in candidates:
             rec = done.get((dataset, model))
             if rec is None:
                 continue

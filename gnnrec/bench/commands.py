@@ -70,13 +70,12 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _benchmark(args: argparse.Namespace) -> int:
-    from gnnrec.bench import BenchError, held_models, run_suite
+    from gnnrec.bench import held_models, run_suite
     from gnnrec.bench.readme import update_readme
-    from gnnrec.cli import UserError
-    from gnnrec.train import ConfigError
+    from gnnrec.errors import GnnrecError
 
     if args.suite is None and args.readme is None:
-        raise UserError("gnnrec benchmark: give --suite NAME (see --help) or --readme")
+        raise GnnrecError("gnnrec benchmark: give --suite NAME (see --help) or --readme")
     rc = 0
     if args.suite is not None:
         # the command that reproduces the numbers (a --report-only rebuild trains nothing)
@@ -85,19 +84,16 @@ def _benchmark(args: argparse.Namespace) -> int:
         models = args.models or list(SUITES[args.suite].default_models)
         dropped = sorted(held_models(Path(args.results_dir) / args.suite) - set(models))
         if dropped and not args.replace_results:
-            raise UserError(
+            raise GnnrecError(
                 f"{Path(args.results_dir) / args.suite} holds results of "
                 f"{', '.join(dropped)}, which --models {','.join(models)} would drop from its tables. "
                 f"Add them (finished runs are cached, not retrained): --models "
                 f"{','.join(models + dropped)}; or write elsewhere with --results-dir DIR; "
                 f"or pass --replace-results.")
-        try:
-            out = run_suite(args.suite, models, args.seeds, args.budget, args.runs_dir,
-                            args.results_dir, args.configs, args.overrides,
-                            report_only=args.report_only, progress=not args.quiet, command=cmd,
-                            replace_results=args.replace_results)
-        except (BenchError, ConfigError) as e:
-            raise UserError(str(e)) from None
+        out = run_suite(args.suite, models, args.seeds, args.budget, args.runs_dir,
+                        args.results_dir, args.configs, args.overrides,
+                        report_only=args.report_only, progress=not args.quiet, command=cmd,
+                        replace_results=args.replace_results)
         parts = out.table.split("\n## ")
         print("## " + parts[1] if len(parts) > 1 else out.table)
         print(f"results: {out.out_dir}")

@@ -21,7 +21,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from gnnrec.bench.suites import ALL_MODELS  # noqa: E402
+from gnnrec.models.registry import MODELS  # noqa: E402
 from gnnrec.bench.tables import headline_k, model_order, summarize  # noqa: E402
 
 
@@ -42,9 +42,9 @@ def _save(fig, folder: Path, name: str) -> list[Path]:
 def _colors(models: list[str]) -> dict[str, tuple]:
     """One fixed colour per model name across every plot (registry order, then the rest)."""
     cmap = plt.get_cmap("tab10")
-    extra = [m for m in models if m not in ALL_MODELS]
-    return {m: cmap((ALL_MODELS.index(m) if m in ALL_MODELS else len(ALL_MODELS) + extra.index(m)) % 10)
-            for m in models}
+    known = list(MODELS)
+    extra = [m for m in models if m not in known]
+    return {m: cmap((known.index(m) if m in known else len(known) + extra.index(m)) % 10) for m in models}
 
 
 def plot_groups(summary: pd.DataFrame, dataset: str, folder: Path, metric: str = "ndcg",

@@ -1,8 +1,10 @@
 """Plan, run and cache the runs of a benchmark suite.
 
 One run = (suite, dataset, model, seed, resolved config). Its identity is
-``key = sha256(resolved config without name/runs_dir/device/threads,
-dataset fingerprint, evaluator version, data transform)[:10]``; the run lives in
+``key = sha256(the config's values that differ from the defaults, without
+name/runs_dir/device/train.threads; dataset fingerprint, evaluator version,
+data transform)[:10]`` -- a key added later with a default never re-keys a
+cached run; the run lives in
 ``<runs_dir>/<suite>/<dataset>/<model>__s<seed>__<key>/`` (a normal
 ``gnnrec train`` run folder) plus ``bench.json`` written after its last
 evaluation. A run whose ``bench.json`` says ``done`` is never trained again,
@@ -31,21 +33,18 @@ import yaml
 
 from gnnrec.bench.suites import Suite
 from gnnrec.data.schema import Dataset
+from gnnrec.train.config import RunConfig
+from gnnrec.utils.config import field_specs
+from gnnrec.errors import GnnrecError
 from gnnrec.utils.files import write_json
 
 log = logging.getLogger(__name__)
 
 BUDGETS = ("smoke", "full")
-# keys that do not change what a run computes
-_NOT_HASHED = ("name", "runs_dir", "device")
-# keys added after runs were cached: at these values a run computes what those runs computed,
-# so the key leaves them out and the cache stays valid
-_NEUTRAL = {"train": {"min_epochs": 0},
-            "model": {"user_id": True, "norm_exp": 0.5, "lexical": False, "lexical_min_df": 2,
-                      "cross_map": 0.0, "cross_map_lambda": 1000.0, "cross_map_rank": 256}}
+_NOT_HASHED = ("name", "runs_dir", "device")       # keys that do not change what a run computes
 
 
-class BenchError(ValueError):
+class BenchError(GnnrecError, ValueError):
     """A benchmark that cannot be planned or run; the message says what to fix."""
 
 
@@ -57,7 +56,7 @@ class RunSpec:
     dataset: str
     model: str
     seed: int
-    config: dict[str, Any]          # resolved gnnrec.train config (name/runs_dir set)
+    config: RunConfig               # resolved gnnrec.train config (name/runs_dir set)
     config_source: str              # YAML path, or "defaults"
     key: str
     protocols: tuple[str, ...]
@@ -66,7 +65,7 @@ class RunSpec:
 
     @property
     def run_dir(self) -> Path:
-        return Path(self.config["runs_dir"]) / self.config["name"]
+        return Path(self.config.runs_dir) / self.config.name
 
     @property
     def label(self) -> str:
@@ -111,13 +110,13 @@ def config_path(configs_root: Path, suite: Suite, dataset: str, model: str) -> P
     return configs_root / suite.config_dir(dataset) / f"{model.replace('-', '_')}.yaml"
 
 
-def _hash(cfg: dict[str, Any], fingerprint: str, transform: str | None) -> str:
+def run_key(cfg: RunConfig, fingerprint: str, transform: str | None) -> str:
+    """The cache key of a run (module docstring)."""
     from gnnrec.eval import EVALUATOR_VERSION
 
-    body = {k: v for k, v in cfg.items() if k not in _NOT_HASHED}
-    for section, neutral in _NEUTRAL.items():
-        body[section] = {k: v for k, v in body[section].items()
-                         if k != "threads" and not (k in neutral and v == neutral[k])}
+    body = {k: v for k, v in cfg.non_defaults().items() if k not in _NOT_HASHED}
+    if "train" in body:
+        body["train"] = {k: v for k, v in body["train"].items() if k != "threads"}
     blob = json.dumps({"config": body, "fingerprint": fingerprint, "evaluator": EVALUATOR_VERSION,
                        "transform": transform}, sort_keys=True, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:10]
@@ -162,7 +161,7 @@ def plan(suite: Suite, models: list[str], seeds: list[int], budget: str, runs_di
             budget_ov = list(suite.smoke_overrides) if budget == "smoke" else []
             # a model.* override applies to the models that have that key (model.layers: not pop)
             mine = [o for o in overrides or [] if not o.startswith("model.")
-                    or o.split("=", 1)[0].strip()[len("model."):] in cls.defaults]
+                    or o.split("=", 1)[0].strip()[len("model."):] in field_specs(cls.Config)]
             used |= {o.split("=", 1)[0].strip() for o in mine}
             for seed in seeds:
                 ovs = budget_ov + mine + [f"seed={seed}"]
@@ -170,10 +169,10 @@ def plan(suite: Suite, models: list[str], seeds: list[int], budget: str, runs_di
                     cfg = resolve(raw, ovs, source=source)
                 except ConfigError as e:
                     raise BenchError(f"{suite.name}/{dataset}/{model}: {e}") from None
-                key = _hash(cfg, ds.fingerprint(), transform)
+                key = run_key(cfg, ds.fingerprint(), transform)
                 # the folder depends only on what is computed, so studies share identical runs
-                cfg["runs_dir"] = str(runs_dir / suite.name / dataset)
-                cfg["name"] = f"{model}__s{seed}__{key}"
+                cfg = cfg.replace(runs_dir=str(runs_dir / suite.name / dataset),
+                                  name=f"{model}__s{seed}__{key}")
                 skip = None
                 if cls.needs_text and not ds.has_text:
                     skip = f"{model} needs item text; {dataset} has ids only"
@@ -224,11 +223,11 @@ def execute(spec: RunSpec, ds: Dataset, feats_cache: dict[tuple, Any] | None = N
     t0 = time.perf_counter()
     try:
         feats = None
-        cache_key = (spec.dataset, spec.model, json.dumps(spec.config["text"], sort_keys=True))
+        cache_key = (spec.dataset, spec.model, json.dumps(spec.config.to_dict()["text"], sort_keys=True))
         if feats_cache is not None and cache_key in feats_cache:
             feats = feats_cache[cache_key]
         else:
-            feats = text_features(spec.config, ds, pick_device(spec.config["device"]))
+            feats = text_features(spec.config, ds, pick_device(spec.config.device))
             if feats_cache is not None:
                 feats_cache[cache_key] = feats
         try:

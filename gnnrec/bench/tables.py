@@ -18,7 +18,8 @@ import numpy as np
 import pandas as pd
 
 from gnnrec.bench.significance import fmt_p, fmt_relative
-from gnnrec.bench.suites import ALL_MODELS, model_is_ours
+from gnnrec.bench.suites import model_is_ours
+from gnnrec.models.registry import MODELS
 from gnnrec.utils.files import atomic_write_text
 
 KEYS = ["dataset", "model", "protocol", "domain", "scenario", "metric", "k"]
@@ -35,8 +36,8 @@ def summarize(metrics: pd.DataFrame) -> pd.DataFrame:
 
 
 def model_order(models: list[str]) -> list[str]:
-    """Registry order of the benchmark (floors first), unknown names last."""
-    known = [m for m in ALL_MODELS if m in models]
+    """Registry order (floors first), unknown names last."""
+    known = [m for m in MODELS if m in models]
     return known + sorted(m for m in models if m not in known)
 
 

@@ -30,6 +30,8 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from gnnrec.errors import GnnrecError
+
 SPLITS = ("train", "valid", "test")
 SCENARIOS = ("warm", "cold")
 INTERACTION_COLUMNS = ("user", "item", "domain", "rating", "timestamp")
@@ -37,7 +39,7 @@ _DTYPES = {"user": np.int64, "item": np.int64, "domain": np.int64,
            "rating": np.float32, "timestamp": np.int64}
 
 
-class DataError(ValueError):
+class DataError(GnnrecError, ValueError):
     """Bad input data. The message names the file, the line and the fix."""
 
 

@@ -5,9 +5,6 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-import torch
-
-from gnnrec.export.contract import ExportError
 
 
 def _ks(text: str) -> tuple[int, ...]:
@@ -24,22 +21,20 @@ def _names(text: str) -> list[str]:
     return [x.strip() for x in text.split(",") if x.strip()]
 
 
-def _device(name: str) -> torch.device:
+def _device(name: str):
+    import torch
+
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     return torch.device(name)
 
 
 def _evaluate(args: argparse.Namespace) -> int:
-    from gnnrec.cli import UserError
     from gnnrec.data.registry import load_dataset
     from gnnrec.eval import evaluate_export_many
     from gnnrec.export.contract import load_export
 
-    try:
-        export = load_export(args.export)
-    except ExportError as e:
-        raise UserError(str(e)) from None
+    export = load_export(args.export)
     ds = load_dataset(args.dataset)
     common = dict(split=args.split, seed=args.seed, batch_size=args.batch_size,
                   device=_device(args.device), domains=args.domains, scenarios=args.scenarios,

@@ -23,16 +23,10 @@ def _print_recommendation(res: dict) -> None:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from gnnrec.cli import UserError
-    from gnnrec.export.contract import ExportError
     from gnnrec.export.pipeline import export_run
-    from gnnrec.train import CheckpointError, ConfigError, RunError
-    try:
-        m = export_run(args.run_dir, args.out, dtype=args.dtype, faiss=args.faiss,
-                       parquet=args.parquet, foldin_rule=args.foldin_rule, device=args.device,
-                       overwrite=args.overwrite)
-    except (ExportError, RunError, ConfigError, CheckpointError, ValueError) as e:
-        raise UserError(str(e)) from None
+    m = export_run(args.run_dir, args.out, dtype=args.dtype, faiss=args.faiss,
+                   parquet=args.parquet, foldin_rule=args.foldin_rule, device=args.device,
+                   overwrite=args.overwrite)
     print(f"wrote {args.out}: {m['model']} on {m['dataset']['name']}, {m['n_users']} users x "
           f"{m['n_items']} items, dim {m['dim']}, {m['dtype']}")
     fold = m["foldin"]
@@ -46,17 +40,13 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def cmd_recommend(args: argparse.Namespace) -> int:
-    from gnnrec.cli import UserError
-    from gnnrec.export.contract import ExportError
-    from gnnrec.export.query import QueryError, Recommender
+    from gnnrec.errors import GnnrecError
+    from gnnrec.export.query import Retriever
     history = [s.strip() for s in args.items.split(",") if s.strip()] if args.items else None
     if args.user is None and history is None and not args.popular:
-        raise UserError("give --user U, --items ID,ID,... (fold-in), or --popular")
-    try:
-        rec = Recommender.load(args.export, backend=args.backend)
-        res = rec.recommend(args.domain, args.k, user=args.user, history=history).to_dict()
-    except (ExportError, QueryError) as e:
-        raise UserError(str(e)) from None
+        raise GnnrecError("give --user U, --items ID,ID,... (fold-in), or --popular")
+    rec = Retriever.load(args.export, backend=args.backend)
+    res = rec.recommend(args.domain, args.k, user=args.user, history=history).to_dict()
     if args.json:
         import json
         print(json.dumps(res, indent=2, ensure_ascii=False))
@@ -66,14 +56,9 @@ def cmd_recommend(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from gnnrec.cli import UserError
-    from gnnrec.export.contract import ExportError
     from gnnrec.export.serve import run
-    try:
-        run(args.export, host=args.host, port=args.port, workers=args.workers,
-            backend=args.backend, max_k=args.max_k, log_level=args.log_level)
-    except ExportError as e:
-        raise UserError(str(e)) from None
+    run(args.export, host=args.host, port=args.port, workers=args.workers,
+        backend=args.backend, max_k=args.max_k, log_level=args.log_level)
     return 0
 
 

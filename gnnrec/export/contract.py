@@ -48,6 +48,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from gnnrec import __version__
+from gnnrec.errors import GnnrecError
 from gnnrec.utils.files import atomic_dir, read_json, sha256_file, write_json
 
 FORMAT = "gnnrec-export/1"
@@ -57,7 +58,7 @@ _RESERVED = ("files", "format", "score", "dim", "dtype", "n_users", "n_items",
              "created", "gnnrec_version", "domains", "extras")
 
 
-class ExportError(ValueError):
+class ExportError(GnnrecError, ValueError):
     """An export folder that cannot be trusted or used; the message says why and what to do."""
 
 

@@ -24,6 +24,7 @@ from typing import Any, Sequence
 import numpy as np
 import scipy.sparse as sp
 
+from gnnrec.errors import GnnrecError
 from gnnrec.export import ann
 from gnnrec.export.contract import Export, ExportError
 from gnnrec.export.foldin import foldin_vector, item_degrees, rule_of
@@ -33,7 +34,7 @@ FAISS_MIN_ITEMS = 50_000   # auto backend: below this a matrix product is faster
 MAX_K = 1000
 
 
-class QueryError(ValueError):
+class QueryError(GnnrecError, ValueError):
     """A bad query (unknown domain or item, k out of range); ``status`` is the HTTP code."""
 
     def __init__(self, message: str, status: int = 422) -> None:
@@ -76,7 +77,7 @@ class _Block:
     index: Any = None
 
 
-class Recommender:
+class Retriever:
     """Serving-side view of an :class:`Export` (built once, queried many times)."""
 
     def __init__(self, exp: Export, backend: str = "auto", folder: str | Path | None = None,
@@ -117,7 +118,7 @@ class Recommender:
         self.domain_names = list(self.blocks)
 
     @classmethod
-    def load(cls, folder: str | Path, backend: str = "auto", max_k: int = MAX_K) -> "Recommender":
+    def load(cls, folder: str | Path, backend: str = "auto", max_k: int = MAX_K) -> "Retriever":
         from gnnrec.export.contract import load_export
         return cls(load_export(folder), backend=backend, folder=folder, max_k=max_k)
 

@@ -37,7 +37,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Route
 
 from gnnrec.export.metrics import SharedMetrics
-from gnnrec.export.query import MAX_K, QueryError, Recommender
+from gnnrec.export.query import MAX_K, QueryError, Retriever
 
 MAX_BODY = 64 * 1024          # bytes
 MAX_HISTORY = 5000            # item ids in one fold-in history
@@ -119,7 +119,7 @@ def _parse_k(raw: Any) -> int:
         raise QueryError(f"k must be an integer, got {raw!r}") from None
 
 
-def create_app(rec: Recommender, max_body: int = MAX_BODY, title: str = "gnnrec",
+def create_app(rec: Retriever, max_body: int = MAX_BODY, title: str = "gnnrec",
                metrics_dir: str | None = None) -> Any:
     """The ASGI application serving ``rec`` (FastAPI wrapped in :class:`Guard`).
 
@@ -233,7 +233,7 @@ ENV_METRICS = "GNNREC_SERVE_METRICS_DIR"
 
 def app_from_env() -> Any:
     """Factory for multi-worker uvicorn: reads the export path etc. from the environment."""
-    rec = Recommender.load(os.environ[ENV_EXPORT], backend=os.environ.get(ENV_BACKEND, "auto"),
+    rec = Retriever.load(os.environ[ENV_EXPORT], backend=os.environ.get(ENV_BACKEND, "auto"),
                            max_k=int(os.environ.get(ENV_MAX_K, MAX_K)))
     return create_app(rec, metrics_dir=os.environ.get(ENV_METRICS))
 
@@ -242,7 +242,7 @@ def run(export: str, host: str = "127.0.0.1", port: int = 8080, workers: int = 1
         backend: str = "auto", max_k: int = MAX_K, log_level: str = "warning") -> None:
     """Serve ``export`` until interrupted (validates the export before binding)."""
     import uvicorn
-    rec = Recommender.load(export, backend=backend, max_k=max_k)
+    rec = Retriever.load(export, backend=backend, max_k=max_k)
     print(f"serving {export} ({len(rec.exp.user_ids)} users, {len(rec.exp.item_ids)} items, "
           f"domains {rec.domain_names}) on http://{host}:{port} with {workers} worker(s); "
           f"Ctrl-C stops", file=sys.stderr, flush=True)

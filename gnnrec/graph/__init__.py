@@ -22,8 +22,8 @@ import numpy as np
 import torch
 
 from gnnrec.data.schema import Dataset
-from gnnrec.graph.adjacency import (domain_adjacency, joint_adjacency, normalized_bipartite,
-                                    propagate, sym_spmm, to_torch_csr)
+from gnnrec.graph.adjacency import (SampledAdjacency, domain_adjacency, joint_adjacency,
+                                    normalized_bipartite, propagate, sym_spmm, to_torch_csr)
 from gnnrec.graph.facts import graph_facts
 from gnnrec.graph.hetero import build_hetero, item_type, user_text_mean
 
@@ -65,12 +65,21 @@ class Graph:
         return graph_facts(self.ds)
 
     @cached_property
+    def _pairs(self) -> np.ndarray:
+        """Distinct train (user, item) pairs as sorted keys ``user * n_items + item``."""
+        return np.unique(self.users * self.ds.n_items + self.items)
+
+    @cached_property
     def item_degree(self) -> np.ndarray:
         """Distinct train users per item, (n_items,) int64."""
-        pairs = np.unique(self.users * self.ds.n_items + self.items)
-        return np.bincount(pairs % self.ds.n_items, minlength=self.ds.n_items)
+        return np.bincount(self._pairs % self.ds.n_items, minlength=self.ds.n_items)
+
+    @cached_property
+    def user_degree(self) -> np.ndarray:
+        """Distinct train items per user, (n_users,) int64."""
+        return np.bincount(self._pairs // self.ds.n_items, minlength=self.ds.n_users)
 
 
-__all__ = ["Graph", "build_hetero", "domain_adjacency", "graph_facts", "item_type",
+__all__ = ["Graph", "SampledAdjacency", "build_hetero", "domain_adjacency", "graph_facts", "item_type",
            "joint_adjacency", "normalized_bipartite", "propagate", "sym_spmm",
            "to_torch_csr", "user_text_mean"]

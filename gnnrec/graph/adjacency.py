@@ -141,21 +141,63 @@ def sym_spmm(adj: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     return _SymSpMM.apply(adj, x)
 
 
-def propagate(adj: torch.Tensor, emb0: torch.Tensor, layers: int,
-              weights: Sequence[float] | None = None) -> torch.Tensor:
-    """LightGCN propagation: ``sum_l w_l A^l emb0`` for l = 0..layers.
+class SampledAdjacency:
+    """The normalised adjacency restricted to a neighbour-sampled sub-graph, one operator per layer.
 
-    adj: (N, N) symmetric-normalised sparse CSR; emb0: (N, d) layer-0 node
-    embeddings (users then items). weights: L+1 layer weights, default uniform
-    ``1/(L+1)`` (the LightGCN mean). Returns (N, d).
+    Edges ``src -> dst`` (local node indices of the sub-graph, users then items)
+    with the full graph's weight rescaled by the share of ``dst``'s neighbours
+    that were sampled, ``val = (deg_dst / s_dst) / sqrt(deg_src deg_dst)``
+    (``s_dst``: sampled in-edges of ``dst``), so ``sum_src val x_src`` is an
+    unbiased estimate of the full-graph product at ``dst``. Layer ``l`` of ``L``
+    runs over the edges of hops ``<= L - l + 1`` only: the nodes it feeds are
+    within ``L - l`` hops of a seed (PyG's trim-to-layer idea). When every
+    neighbour is sampled, a seed's rows equal the full-graph rows.
     """
-    if weights is None:
-        weights = [1.0 / (layers + 1)] * (layers + 1)
-    if len(weights) != layers + 1:
-        raise ValueError(f"need {layers + 1} layer weights for {layers} layers, got {len(weights)}")
+
+    def __init__(self, src: torch.Tensor, dst: torch.Tensor, hop: torch.Tensor, degree: torch.Tensor,
+                 layers: int) -> None:
+        n = len(degree)
+        sampled = torch.bincount(dst, minlength=n).float().clamp_min(1)
+        self.src, self.dst, self.hop, self.layers = src, dst, hop, layers
+        self.val = (degree[dst] / degree[src].clamp_min(1)).sqrt() / sampled[dst]
+
+    @classmethod
+    def from_batch(cls, batch, node_types: Sequence[str], degree: torch.Tensor,
+                   layers: int) -> "SampledAdjacency":
+        """From a PyG ``HeteroData`` batch; local node ``k`` of type ``node_types[t]`` is row
+        ``sum(#nodes of earlier types) + k``; ``degree``: full-graph degrees of those rows."""
+        off, n = {}, 0
+        for t in node_types:
+            off[t], n = n, n + int(batch[t].num_nodes)
+        src, dst, hop = [], [], []
+        for et in batch.edge_types:
+            ei = batch[et].edge_index
+            counts = batch[et].get("num_sampled_edges")
+            src.append(ei[0] + off[et[0]])
+            dst.append(ei[1] + off[et[2]])
+            hop.append(torch.repeat_interleave(torch.arange(1, len(counts) + 1, device=ei.device),
+                                               torch.as_tensor(counts, device=ei.device))
+                       if counts is not None else torch.ones(ei.shape[1], dtype=torch.long,
+                                                             device=ei.device))
+        return cls(torch.cat(src), torch.cat(dst), torch.cat(hop), degree, layers)
+
+    def step(self, layer: int, x: torch.Tensor) -> torch.Tensor:
+        """Layer ``layer`` (1-based) of the propagation: (N, d) -> (N, d)."""
+        keep = (self.hop <= self.layers - layer + 1).nonzero(as_tuple=True)[0]
+        return torch.zeros_like(x).index_add(0, self.dst[keep], x[self.src[keep]] * self.val[keep, None])
+
+
+def propagate(adj: torch.Tensor | SampledAdjacency, emb0: torch.Tensor, layers: int) -> torch.Tensor:
+    """LightGCN propagation: ``sum_l A^l emb0 / (L + 1)`` for l = 0..layers.
+
+    adj: (N, N) symmetric-normalised sparse CSR (the full graph), or a
+    :class:`SampledAdjacency` (a sampled sub-graph); emb0: (N, d) layer-0 node
+    embeddings (users then items). Returns (N, d).
+    """
+    w = 1.0 / (layers + 1)
     x = emb0
-    out = emb0 * weights[0]
-    for w in weights[1:]:
-        x = sym_spmm(adj, x)
+    out = emb0 * w
+    for layer in range(1, layers + 1):
+        x = adj.step(layer, x) if isinstance(adj, SampledAdjacency) else sym_spmm(adj, x)
         out = out + w * x
     return out

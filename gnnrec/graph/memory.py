@@ -37,6 +37,9 @@ from typing import Iterator, Sequence
 
 import torch
 
+from gnnrec.errors import GnnrecError
+from gnnrec.utils.config import ConfigError
+
 log = logging.getLogger(__name__)
 
 GiB = float(1 << 30)
@@ -56,7 +59,7 @@ class GraphSize:
     batch_size: int = 16384
     negatives: int = 1
     text_dim: int = 0         # 0: no text features
-    model: str = "lightgcn"   # lightgcn (whole family) | hgt | mf
+    family: str = "lightgcn"  # the model's memory_family: lightgcn | hgt | mf
     fanouts: tuple[int, ...] = (10, 5, 5)
 
     @property
@@ -79,15 +82,6 @@ class Estimate:
 
     def as_dict(self) -> dict:
         return asdict(self)
-
-
-def _family(model: str) -> str:
-    m = model.lower()
-    if m.startswith("hgt"):
-        return "hgt"
-    if m in ("mf", "pop", "emcdr", "text-only"):
-        return "mf"
-    return "lightgcn"
 
 
 def _activations(family: str, nodes: int, nnz: int, dim: int, layers: int) -> int:
@@ -114,7 +108,7 @@ def sampled_size(seeds: int, fanouts: Sequence[int], nodes: int, nnz: int) -> tu
 
 def estimate_parts(g: GraphSize) -> tuple[dict[str, int], dict[str, int]]:
     """(full-graph parts, mini-batch parts) in bytes; see module docstring."""
-    fam = _family(g.model)
+    fam = g.family
     nnz = 2 * g.edges
     params = g.nodes * g.dim + (2 * g.text_dim * g.dim if g.text_dim else 0)
     common = {
@@ -185,7 +179,7 @@ def estimate(g: GraphSize, budget: int, requested: str = "auto") -> Estimate:
                f"against a budget of {gib(budget)}" if requested == "auto" else
                f"mini-batch requested (~{gib(mini_b)}; full-graph ~{gib(full_b)}, budget {gib(budget)})")
     else:
-        raise ValueError(f"train.mode must be auto, full or minibatch, got {requested!r}")
+        raise ConfigError(f"train.mode must be auto, full or minibatch, got {requested!r}")
     return Estimate(full_b, mini_b, budget, mode, why, advise(g, budget, full_b, mini_b),
                     {"full": full_parts, "minibatch": mini_parts}, g.batch_size)
 
@@ -209,7 +203,7 @@ def log_decision(est: Estimate) -> None:
     log.info("memory: mode=%s -- %s", est.mode, est.reason)
 
 
-class DeviceOOM(RuntimeError):
+class DeviceOOM(GnnrecError, RuntimeError):
     """Out of memory on the device, with the estimator's advice in the message."""
 
 

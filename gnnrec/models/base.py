@@ -1,72 +1,84 @@
-"""The model interface every gnnrec recommender implements.
+"""The model contract every gnnrec recommender implements.
 
 A model is a :class:`Recommender` (a ``torch.nn.Module``) built from a
 :class:`ModelContext`::
 
-    ctx = ModelContext(ds=ds, graph=Graph(ds, text, device), text=text,
-                       device=device, config={"name": "cd-lightgcn", "dim": 64, ...})
+    ctx = ModelContext(ds=ds, graph=Graph(ds, text, device), text=text, device=device,
+                       config=CDLightGCNText.Config(name="cd-lightgcn-text", dim=64))
     model = build_model(ctx)            # gnnrec.models.registry
 
 Context fields: ``ds`` (:class:`gnnrec.data.Dataset`), ``graph``
-(:class:`gnnrec.graph.Graph`: cached ``joint_adj`` / ``domain_adj`` sparse CSR
-tensors, ``hetero`` PyG HeteroData, ``facts``), ``text`` (item text embeddings,
-float32 (n_items, t) L2-normalised numpy array, or None), ``device``,
-``config`` (the resolved ``model:`` section: the class's :attr:`defaults`
-overridden by the YAML/CLI, plus ``name``) and ``seed``.
+(:class:`gnnrec.graph.Graph`: cached adjacencies, ``hetero`` PyG HeteroData,
+degrees), ``text`` (item text embeddings, float32 (n_items, t) L2-normalised
+numpy array, or None), ``device``, ``config`` (an instance of the class's
+:attr:`Recommender.Config` dataclass: the ``model:`` section of a run config,
+defaults written once there) and ``seed``.
 
-Scoring contract: :meth:`Recommender.embeddings` returns final user and item
-embeddings ``U`` (n_users, d) and ``V`` (n_items, d), float32, and the score
-of (u, i) is ``U[u] . V[i]``. Evaluation and export use nothing else.
+**Scoring.** ``forward() -> Embeddings``: final user vectors ``U`` (n_users, d)
+and item vectors ``V`` (n_items, d) with autograd; the score of (u, i) is
+``U[u] . V[i]``. :meth:`Recommender.embeddings` returns them in eval mode as
+float32; evaluation, export and serving use nothing else. ``Embeddings`` also
+carries the layer-0 rows the L2 term of the loss needs (``users0`` / ``items0``,
+rows of (user, domain) pairs given by :meth:`Recommender.user_rows`); a forward
+pass leaves no state behind.
 
-Training contract (gradient models, ``trainable = True``):
+**Ways to run** (a trainer never looks inside a model):
 
-* ``forward() -> (U, V)`` -- the same embeddings with autograd (one full
-  propagation); the trainer gathers batch rows and applies the ranking loss
-  (BPR or sampled softmax) itself;
-* ``layer0(batch) -> list[Tensor]`` -- the layer-0 rows of the batch's users,
-  positives and negatives (ID embeddings, projected text ...) that get the L2
-  penalty ``reg * sum ||x||^2 / B`` (called right after ``forward()``, so it
-  may reuse tensors cached there);
-* multi-stage hooks (EMCDR-style): ``stages()`` names the stages run in order
-  (default ``["main"]``); before each the trainer calls ``set_stage(s)`` and
-  builds an optimiser over ``stage_parameters(s)``; ``stage_batches(s, epoch,
-  generator)`` may yield custom batches (None: the trainer's positive/negative
-  sampler), and ``batch_loss(s, batch)`` may return a custom loss (None: the
-  trainer's ranking loss on ``forward()``). Each stage is early-stopped on the
-  validation metric and ends with its best weights restored;
-  ``after_training()`` runs once after the last stage.
+* full graph -- ``forward()``;
+* sampled sub-graph (``supports_minibatch``) -- :meth:`Recommender.prepare_sampled`
+  once, then :meth:`Recommender.forward_sampled` per PyG ``HeteroData`` batch:
+  final and layer-0 rows per node type of the batch's nodes; ID tables that a
+  step only gathers rows of are :meth:`Recommender.id_tables` (sparse
+  gradients). Models implement both with one ``propagate`` method, which also
+  serves layer-wise inference.
+* simulated cold start (``supports_cold_sim``, :mod:`gnnrec.train.coldsim`):
+  :meth:`Recommender.simulate_cold` switches the training-mode graph to the
+  kept train rows (``None`` restores the full graph);
+* multi-stage training (EMCDR-style): ``stages()`` names the stages run in
+  order; before each the trainer calls ``set_stage(s)`` and builds an optimiser
+  over ``stage_parameters(s)``; ``stage_batches(s, epoch, generator)`` may yield
+  custom batches (None: the trainer's positive/negative sampler), and
+  ``batch_loss(s, batch)`` may return a custom loss (None: the ranking loss on
+  ``forward()``); ``stage_selection(s)`` may narrow the validation groups;
+  ``after_training()`` runs once after the last stage;
+* closed form (``trainable = False``): ``fit()`` fills buffers, no gradients.
 
-Simulated cold start (``train.cold_sim``, :mod:`gnnrec.train.coldsim`): models
-that set ``supports_cold_sim`` implement ``simulate_cold(keep)``: while in
-training mode, propagate over the train rows where the (n_train,) bool numpy
-mask ``keep`` is True; ``keep=None`` restores the full graph.
+**Capabilities** are class attributes, read by the trainer, the memory
+estimator and the benchmark: ``needs_text`` / ``wants_text``, ``trainable``,
+``supports_minibatch``, ``supports_cold_sim``, ``memory_family`` (activation
+model of :mod:`gnnrec.graph.memory`) and ``ours`` (gnnrec's own models, tested
+against the baselines in benchmark reports).
 
-Closed-form models (``trainable = False``, e.g. popularity, text-only) fill
-their embeddings in ``fit()``; the trainer calls it instead of gradient steps.
+All persistent state is parameters or buffers (a safetensors checkpoint of
+``state_dict()`` restores the model exactly; no pickle).
 
-All persistent state must be parameters or buffers (so a safetensors
-checkpoint of ``state_dict()`` restores the model exactly; no pickle).
-
-Text: the trainer computes item text embeddings (``gnnrec.text``) when the
-class sets ``needs_text`` (the dataset must have text) or ``wants_text``
-(used when present), and passes them as ``ctx.text`` (the ``TextFeatures``
-object is in ``ctx.extra["text_features"]``).
-
-Adding a model: one module subclassing :class:`Recommender` (set ``name``,
-``defaults``, ``needs_text`` / ``wants_text``) and one line in ``gnnrec/models/registry.py``.
+Adding a model: one module subclassing :class:`Recommender` (``name``, a
+``Config`` dataclass with a comment per key, capabilities) and one line in
+``gnnrec/models/registry.py``; ``tests/models/test_contract.py`` then runs it
+through the shared checks.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Iterable, Iterator
+from typing import Any, ClassVar, Iterable, Iterator, NamedTuple
 
 import numpy as np
 import torch
 from torch import nn
 
 from gnnrec.data.schema import Dataset
+from gnnrec.errors import GnnrecError
 from gnnrec.graph import Graph
+
+INIT_STD = 0.1      # std of the normal initialisation of every ID embedding table
+
+
+@dataclass
+class ModelConfig:
+    """Base of every model's ``Config`` (the ``model:`` section of a run config)."""
+
+    name: str = ""   # registry name (gnnrec.models.registry)
 
 
 @dataclass
@@ -76,7 +88,7 @@ class ModelContext:
     ds: Dataset
     graph: Graph
     device: torch.device
-    config: dict[str, Any]
+    config: ModelConfig
     text: np.ndarray | None = None
     seed: int = 0
     extra: dict[str, Any] = field(default_factory=dict)
@@ -84,8 +96,8 @@ class ModelContext:
     def text_tensor(self) -> torch.Tensor:
         """Item text embeddings as a float32 (n_items, t) tensor on the device."""
         if self.text is None:
-            raise ValueError(f"model {self.config.get('name')!r} needs item text embeddings, but "
-                             f"dataset {self.ds.name!r} has none")
+            raise GnnrecError(f"model {self.config.name!r} needs item text embeddings, but dataset "
+                              f"{self.ds.name!r} has none")
         return torch.as_tensor(np.ascontiguousarray(self.text), dtype=torch.float32, device=self.device)
 
 
@@ -94,34 +106,54 @@ class Batch:
     """Interaction batch from the trainer's sampler: (B,) int64 tensors each.
 
     ``neg`` is (B, n_neg) same-domain items that are not train positives of
-    the user in that domain.
+    the user in that domain; ``weight`` multiplies the batch's loss (a
+    data-parallel rank's share of the whole batch, :mod:`gnnrec.train.steps`).
     """
 
     users: torch.Tensor
     pos: torch.Tensor
     neg: torch.Tensor
     domain: torch.Tensor
+    weight: float = 1.0
+
+
+class Embeddings(NamedTuple):
+    """One forward pass; ``score(u, i) = users[u] . items[i]``.
+
+    users: (n_users, d); items: (n_items, d); users0: (n_user_rows, d0) layer-0
+    user rows (row of a (user, domain) pair: :meth:`Recommender.user_rows`) and
+    items0: (n_items, d0) layer-0 item rows, the rows the L2 term penalises
+    (None: no L2 term).
+    """
+
+    users: torch.Tensor
+    items: torch.Tensor
+    users0: torch.Tensor | None = None
+    items0: torch.Tensor | None = None
 
 
 class Recommender(nn.Module):
     """Base class; see the module docstring for the contract."""
 
     name: ClassVar[str] = ""
-    defaults: ClassVar[dict[str, Any]] = {}
-    needs_text: ClassVar[bool] = False     # refuse datasets without item text
-    wants_text: ClassVar[bool] = False     # use item text when the dataset has it (ctx.text may be None)
-    trainable: ClassVar[bool] = True
-    supports_cold_sim: ClassVar[bool] = False
+    Config: ClassVar[type[ModelConfig]] = ModelConfig
+    needs_text: ClassVar[bool] = False          # refuse datasets without item text
+    wants_text: ClassVar[bool] = False          # use item text when the dataset has it
+    trainable: ClassVar[bool] = True            # False: closed form (fit())
+    supports_minibatch: ClassVar[bool] = False  # forward_sampled() on PyG neighbour-sampled batches
+    supports_cold_sim: ClassVar[bool] = False   # simulate_cold() (train.cold_sim)
+    memory_family: ClassVar[str] = "mf"         # lightgcn | hgt | mf: gnnrec.graph.memory's activation model
+    ours: ClassVar[bool] = False                # gnnrec's own model (vs a baseline) in benchmark reports
 
     def __init__(self, ctx: ModelContext) -> None:
         super().__init__()
         self.n_users = ctx.ds.n_users
         self.n_items = ctx.ds.n_items
-        self.cfg = {**self.defaults, **{k: v for k, v in ctx.config.items() if k != "name"}}
+        self.cfg = ctx.config
 
     # ---- scoring ------------------------------------------------------------
-    def forward(self) -> tuple[torch.Tensor, torch.Tensor]:
-        """(U, V): (n_users, d), (n_items, d) with autograd."""
+    def forward(self) -> Embeddings:
+        """Final vectors with autograd (and the layer-0 rows of the L2 term)."""
         raise NotImplementedError
 
     @torch.no_grad()
@@ -130,19 +162,37 @@ class Recommender(nn.Module):
         was = self.training
         self.eval()
         try:
-            u, v = self()
+            emb = self()
         finally:
             self.train(was)
-        return u.float(), v.float()
+        return emb.users.float(), emb.items.float()
 
-    # ---- training hooks -------------------------------------------------------
-    def layer0(self, batch: Batch) -> list[torch.Tensor]:
-        """Layer-0 rows of the batch's users, positives and negatives, for L2."""
+    def user_rows(self, users: torch.Tensor, domains: torch.Tensor) -> torch.Tensor:
+        """Rows of ``Embeddings.users0`` holding the (user, domain) pairs; (B,) -> (B,)."""
+        return users
+
+    # ---- sampled sub-graphs (supports_minibatch) ------------------------------------
+    def prepare_sampled(self) -> None:
+        """Build what :meth:`forward_sampled` needs; raise :class:`GnnrecError` when this
+        configuration has no sampled path."""
+        raise GnnrecError(f"model {self.name!r} has no mini-batch path; use train.mode=full")
+
+    def forward_sampled(self, batch: Any, sparse: bool = False
+                        ) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
+        """(final rows, layer-0 rows) per node type of a sampled PyG ``HeteroData`` batch.
+
+        ``sparse``: gather ID-table rows with sparse gradients (:meth:`id_tables`).
+        """
+        raise NotImplementedError
+
+    def id_tables(self) -> list[nn.Parameter]:
+        """ID embedding tables a sampled step reads only a few rows of (sparse gradients)."""
         return []
 
+    # ---- training hooks -------------------------------------------------------
     def simulate_cold(self, keep: np.ndarray | None) -> None:
         """Train on the graph of the kept train rows (None: the full graph); see module docstring."""
-        raise NotImplementedError(f"model {self.name!r} does not support train.cold_sim")
+        raise GnnrecError(f"model {self.name!r} does not support train.cold_sim; set train.cold_sim=0")
 
     def fit(self) -> None:
         """Closed-form fitting (``trainable = False`` models)."""
@@ -174,10 +224,18 @@ class Recommender(nn.Module):
 
     def describe(self) -> dict[str, Any]:
         """Resolved hyperparameters and parameter count, for logs."""
-        return {"model": self.name, **self.cfg,
+        from dataclasses import asdict
+
+        return {"model": self.name, **{k: v for k, v in asdict(self.cfg).items() if k != "name"},
                 "parameters": int(sum(p.numel() for p in self.parameters()))}
 
 
-def init_embedding(n: int, dim: int, std: float = 0.1) -> nn.Parameter:
+def init_embedding(n: int, dim: int, std: float = INIT_STD) -> nn.Parameter:
     """(n, dim) normal(0, std) parameter (draws from torch's global generator)."""
     return nn.Parameter(torch.randn(n, dim) * std)
+
+
+def gather(table: torch.Tensor, idx: torch.Tensor, sparse: bool = False) -> torch.Tensor:
+    """``table[idx]``; with ``sparse`` the table's gradient is a sparse row tensor
+    (:mod:`gnnrec.train.optim`)."""
+    return torch.nn.functional.embedding(idx, table, sparse=True) if sparse else table[idx]

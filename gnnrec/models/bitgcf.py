@@ -45,15 +45,16 @@ the other domains in the lambda part.
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from dataclasses import dataclass
+from typing import Annotated, ClassVar, Literal
 
 import torch
-from torch import nn
 from torch.nn import functional as F
 
 from gnnrec.graph import sym_spmm
-from gnnrec.models.base import Batch, ModelContext, Recommender, init_embedding
+from gnnrec.models.base import Embeddings, ModelConfig, ModelContext, Recommender, init_embedding
 from gnnrec.models.domain_blocks import block_layout, train_degree
+from gnnrec.utils.config import Range
 
 
 def propagation_layer(adj: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
@@ -84,31 +85,28 @@ def feature_transfer(users: torch.Tensor, degree: torch.Tensor, lam: float) -> t
     return 0.5 * (specific + common)
 
 
+@dataclass
+class BiTGCFConfig(ModelConfig):
+    """``model:`` keys of ``bitgcf``."""
+
+    dim: Annotated[int, Range(ge=1)] = 64          # ID embedding width k (output: (layers + 1) * k per domain with concat)
+    layers: Annotated[int, Range(ge=0)] = 3        # feature propagation + transfer layers
+    transfer_lambda: Annotated[float, Range(ge=0, le=1)] = 0.8   # weight of the user's own domain in the specific part
+    combine: Literal["concat", "mean"] = "concat"  # concatenation (the paper) or mean of the layer outputs
+
+
 class BiTGCF(Recommender):
-    """BiTGCF baseline (module docstring); config keys in :attr:`defaults`."""
+    """BiTGCF baseline (module docstring); config keys in :class:`BiTGCFConfig`."""
 
     name: ClassVar[str] = "bitgcf"
-    defaults: ClassVar[dict[str, Any]] = {
-        "dim": 64,             # ID embedding width k (the output is (layers + 1) * k per domain with concat)
-        "layers": 3,           # feature propagation + transfer layers
-        "transfer_lambda": 0.8,  # lam: weight of the user's own domain in the domain-specific part
-        "transfer": True,      # False = per-domain propagation only (ablation: no cross-domain transfer)
-        "combine": "concat",   # concat | mean of the layer outputs
-        "dropout": 0.0,        # dropout on each layer's output (training only)
-        "init_std": 0.1,       # std of the normal initialisation of the ID embeddings
-    }
+    Config = BiTGCFConfig
+    memory_family = "lightgcn"
 
     def __init__(self, ctx: ModelContext) -> None:
         super().__init__(ctx)
-        if self.cfg["combine"] not in ("concat", "mean"):
-            raise ValueError(f"bitgcf: combine must be 'concat' or 'mean', got {self.cfg['combine']!r}")
-        if not 0.0 <= float(self.cfg["transfer_lambda"]) <= 1.0:
-            raise ValueError(f"bitgcf: transfer_lambda must lie in [0, 1], got {self.cfg['transfer_lambda']}")
         self.n_dom = len(ctx.ds.domains)
-        dim, std = int(self.cfg["dim"]), float(self.cfg["init_std"])
-        self.user0 = init_embedding(self.n_dom * self.n_users, dim, std)    # row d * n_users + u
-        self.item0 = init_embedding(self.n_items, dim, std)
-        self.dropout = nn.Dropout(float(self.cfg["dropout"]))
+        self.user0 = init_embedding(self.n_dom * self.n_users, self.cfg.dim)    # row d * n_users + u
+        self.item0 = init_embedding(self.n_items, self.cfg.dim)
         self.adj = ctx.graph.domain_adj
         self.register_buffer("degree", train_degree(ctx.ds), persistent=False)
         self.register_buffer("item_domain", torch.as_tensor(ctx.ds.item_domain(), dtype=torch.int64),
@@ -119,21 +117,19 @@ class BiTGCF(Recommender):
         nu = self.n_dom * self.n_users
         x = torch.cat([self.user0, self.item0], 0)
         outs = [x]
-        for _ in range(int(self.cfg["layers"])):
-            x = self.dropout(propagation_layer(self.adj, x))
-            if self.cfg["transfer"]:
-                users = feature_transfer(x[:nu].view(self.n_dom, self.n_users, -1), self.degree,
-                                         float(self.cfg["transfer_lambda"]))
-                x = torch.cat([users.reshape(nu, -1), x[nu:]], 0)
+        for _ in range(self.cfg.layers):
+            x = propagation_layer(self.adj, x)
+            users = feature_transfer(x[:nu].view(self.n_dom, self.n_users, -1), self.degree,
+                                     self.cfg.transfer_lambda)
+            x = torch.cat([users.reshape(nu, -1), x[nu:]], 0)
             outs.append(F.normalize(x, dim=1))
-        out = torch.cat(outs, 1) if self.cfg["combine"] == "concat" else torch.stack(outs).mean(0)
+        out = torch.cat(outs, 1) if self.cfg.combine == "concat" else torch.stack(outs).mean(0)
         return out[:nu].view(self.n_dom, self.n_users, -1), out[nu:]
 
-    def forward(self) -> tuple[torch.Tensor, torch.Tensor]:
-        users, items = self.domain_embeddings()
-        return block_layout(users, items, self.item_domain)
+    def forward(self) -> Embeddings:
+        users, items = block_layout(*self.domain_embeddings(), self.item_domain)
+        return Embeddings(users, items, self.user0, self.item0)
 
-    def layer0(self, batch: Batch) -> list[torch.Tensor]:
-        """ID rows of the batch's users (in the batch's domain), positives and negatives."""
-        return [self.user0[batch.domain * self.n_users + batch.users], self.item0[batch.pos],
-                self.item0[batch.neg]]
+    def user_rows(self, users: torch.Tensor, domains: torch.Tensor) -> torch.Tensor:
+        """ID row of (user, domain): ``domain * n_users + user``."""
+        return domains * self.n_users + users

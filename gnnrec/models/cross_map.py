@@ -55,6 +55,7 @@ import scipy.sparse as sp
 import torch
 from torch import nn
 
+from gnnrec.utils.config import ConfigError
 from gnnrec.graph.facts import domain_activity
 
 MAX_GRAM = 30_000        # largest dense Gram side (30k^2 float64 = 7.2 GB)
@@ -66,20 +67,14 @@ def _spmul(m: sp.spmatrix, x: torch.Tensor) -> torch.Tensor:
     return torch.from_numpy(np.asarray(m @ x.numpy(), dtype=np.float64))
 
 
-def sparse_operator(m: sp.spmatrix):
-    """(matvec, rmatvec) of a sparse matrix, for :func:`randomized_svd`."""
-    m, mt = sp.csr_matrix(m, dtype=np.float64), sp.csr_matrix(m.T, dtype=np.float64)
-    return (lambda x: _spmul(m, x)), (lambda y: _spmul(mt, y))
-
-
 def _solver(s: sp.csr_matrix, t: sp.csr_matrix, lam: float):
     """(matvec, rmatvec) of ``W = (S^T S + lam I)^-1 S^T T`` for dense float64 (n, q) blocks."""
     n_b, n_src = s.shape
     side = min(n_b, n_src)
     if side > MAX_GRAM:
-        raise ValueError(f"model.cross_map needs a dense {side} x {side} solve (min of {n_b} bridge "
-                         f"users and {n_src} source items), above the {MAX_GRAM} limit; set "
-                         f"model.cross_map=0 for this dataset")
+        raise ConfigError(f"model.cross_map needs a dense {side} x {side} solve (min of {n_b} bridge "
+                          f"users and {n_src} source items), above the {MAX_GRAM} limit; set "
+                          f"model.cross_map=0 for this dataset")
     dual = n_b <= n_src
     gram = (s @ s.T) if dual else (s.T @ s)
     g = torch.from_numpy(gram.toarray().astype(np.float64))
@@ -116,15 +111,14 @@ def randomized_svd(matvec, rmatvec, shape: tuple[int, int], rank: int, seed: int
     return (qm @ ub[:, :r]).numpy(), sig[:r].numpy(), vt[:r].T.numpy()
 
 
-def domain_blocks(r: sp.csr_matrix, item_domain: np.ndarray, operator, rank: int,
-                  seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """``(U_map (n_users, D*k), V_map (n_items, D*k))`` float32 of a per-domain item-to-item map.
+def cross_map_blocks(r: sp.csr_matrix, item_domain: np.ndarray, lam: float, rank: int,
+                     seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """``(U_map (n_users, D*k), V_map (n_items, D*k))`` float32 of the module docstring.
 
-    ``operator(src, tgt)`` gives ``(matvec, rmatvec)`` of domain d's (n_src, n_d) map ``W_d``
-    from the other domains' items ``src`` to d's items ``tgt`` (or None: a zero block);
-    ``W_d ~ A_d B_d^T`` at rank ``k`` by :func:`randomized_svd`, and the blocks are
-    ``U_map[u] = [s_u^(d) A_d]_d``, ``V_map[i] = B_d[i]`` in i's block, so
-    ``U_map[u] . V_map[i] ~ (s_u^(d) W_d)_i`` (``s_u^(d)``: u's row of ``r`` outside d).
+    ``r``: binary (n_users, n_items) train matrix; ``item_domain``: (n_items,) domain index.
+    Domain d's map ``W_d ~ A_d B_d^T`` at rank ``k`` (:func:`randomized_svd` of the ridge
+    solve), so ``U_map[u] = [s_u^(d) A_d]_d``, ``V_map[i] = B_d[i]`` in i's block. A domain
+    with no user on both sides contributes a zero block.
     """
     r = sp.csr_matrix(r, dtype=np.float64)
     ublocks, iblocks = [], []
@@ -132,32 +126,17 @@ def domain_blocks(r: sp.csr_matrix, item_domain: np.ndarray, operator, rank: int
         src, tgt = np.flatnonzero(item_domain != d), np.flatnonzero(item_domain == d)
         ub = np.zeros((r.shape[0], rank), np.float32)
         ib = np.zeros((r.shape[1], rank), np.float32)
-        op = operator(src, tgt) if len(src) else None
-        if op is not None:
+        s_all, t_all = r[:, src].tocsr(), r[:, tgt].tocsr()
+        both = np.flatnonzero((s_all.getnnz(axis=1) > 0) & (t_all.getnnz(axis=1) > 0))
+        if len(src) and len(both):
+            op = _solver(s_all[both], t_all[both], lam)
             a, sig, b = randomized_svd(*op, (len(src), len(tgt)), rank, seed + d)
             k = len(sig)
-            ub[:, :k] = np.asarray(r[:, src] @ (a * sig), dtype=np.float32)
+            ub[:, :k] = np.asarray(s_all @ (a * sig), dtype=np.float32)
             ib[tgt, :k] = b
         ublocks.append(ub)
         iblocks.append(ib)
     return np.hstack(ublocks), np.hstack(iblocks)
-
-
-def cross_map_blocks(r: sp.csr_matrix, item_domain: np.ndarray, lam: float, rank: int,
-                     seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """``(U_map (n_users, D*k), V_map (n_items, D*k))`` float32 of the module docstring.
-
-    ``r``: binary (n_users, n_items) train matrix; ``item_domain``: (n_items,) domain index.
-    A domain with no user on both sides contributes a zero block.
-    """
-    r = sp.csr_matrix(r, dtype=np.float64)
-
-    def ridge(src: np.ndarray, tgt: np.ndarray):
-        s_all, t_all = r[:, src].tocsr(), r[:, tgt].tocsr()
-        both = np.flatnonzero((s_all.getnnz(axis=1) > 0) & (t_all.getnnz(axis=1) > 0))
-        return _solver(s_all[both], t_all[both], lam) if len(both) else None
-
-    return domain_blocks(r, item_domain, ridge, rank, seed)
 
 
 def cached_blocks(r: sp.csr_matrix, item_domain: np.ndarray, lam: float, rank: int, seed: int = 0,
@@ -191,8 +170,8 @@ def cached_blocks(r: sp.csr_matrix, item_domain: np.ndarray, lam: float, rank: i
     return um, im
 
 
-def pair_sample(n_users: int, n_items: int, sample: int = 4096, seed: int = 0
-                ) -> tuple[torch.Tensor, torch.Tensor]:
+def _pair_sample(n_users: int, n_items: int, sample: int = 4096, seed: int = 0
+                 ) -> tuple[torch.Tensor, torch.Tensor]:
     """A fixed sample of ``sample`` (user, item) index pairs, uniform, for :func:`pair_std`."""
     gen = torch.Generator().manual_seed(seed)
     pu = torch.randint(0, n_users, (sample,), generator=gen)
@@ -230,16 +209,16 @@ class CrossMapHead(nn.Module):
         warm_alpha = alpha if warm_alpha is None else float(warm_alpha)
         warm_lam = lam if warm_lam is None else float(warm_lam)
         if alpha <= 0 or warm_alpha < 0 or min(lam, warm_lam) <= 0 or rank < 1:
-            raise ValueError(f"cross map: need alpha > 0, warm alpha >= 0, lambdas > 0 and rank >= 1, "
-                             f"got alpha {alpha}, warm alpha {warm_alpha}, lambda {lam}, "
-                             f"warm lambda {warm_lam}, rank {rank}")
+            raise ConfigError(f"cross map: need alpha > 0, warm alpha >= 0, lambdas > 0 and rank >= 1, "
+                              f"got alpha {alpha}, warm alpha {warm_alpha}, lambda {lam}, "
+                              f"warm lambda {warm_lam}, rank {rank}")
         coo = sp.coo_matrix(r)
         warm = torch.from_numpy(domain_activity(coo.row, item_domain[coo.col], r.shape[0],
                                                 int(item_domain.max()) + 1))      # (n_users, D)
         per_pair = torch.where(warm, warm_alpha, alpha).float()
         maps = [(lam, per_pair)] if warm_lam == lam else \
             [(lam, per_pair * ~warm), (warm_lam, per_pair * warm)]
-        pu, pi = pair_sample(r.shape[0], r.shape[1], sample, seed)
+        pu, pi = _pair_sample(r.shape[0], r.shape[1], sample, seed)
         self.rank, self.n_maps = rank, len(maps)              # each map: D blocks of `rank` columns
         users, items = [], []
         for map_lam, weight in maps:

@@ -15,7 +15,7 @@ Embedding and Mapping Approach"), as two training stages:
    the paper's "only entities with sufficient data"), with the factors of
    stage 1 frozen::
 
-       min_theta  sum_{u in bridge} || f_{s->t}(U^s_u) - U^t_u ||^2  +  map_reg * ||theta||^2
+       min_theta  sum_{u in bridge} || f_{s->t}(U^s_u) - U^t_u ||^2  +  MAP_REG * ||theta||^2
 
    ``f`` is the paper's MLP (one tanh hidden layer, ``hidden_mult * dim``
    units; ``mapping: mlp``) or its linear variant (``mapping: linear``).
@@ -39,63 +39,67 @@ optimiser settings.
 
 from __future__ import annotations
 
-from typing import Any, ClassVar, Iterable, Iterator
+from dataclasses import dataclass
+from typing import Annotated, Any, ClassVar, Iterable, Iterator, Literal
 
 import torch
 from torch import nn
 
-from gnnrec.models.base import Batch, ModelContext, Recommender, init_embedding
+from gnnrec.errors import GnnrecError
+from gnnrec.models.base import Embeddings, ModelConfig, ModelContext, Recommender, init_embedding
 from gnnrec.models.domain_blocks import block_layout, train_degree
+from gnnrec.utils.config import Range
+
+MAP_REG = 1e-4      # L2 on the mapping weights
+
+
+@dataclass
+class EMCDRConfig(ModelConfig):
+    """``model:`` keys of ``emcdr``."""
+
+    dim: Annotated[int, Range(ge=1)] = 64            # latent factor width per domain
+    mapping: Literal["mlp", "linear"] = "mlp"        # the paper's MLP (tanh hidden layer) or linear map
+    hidden_mult: Annotated[int, Range(ge=1)] = 2     # MLP hidden units = hidden_mult * dim
+    min_bridge: Annotated[int, Range(ge=1)] = 5      # bridge users need >= this many train items in both domains
+    map_batch: Annotated[int, Range(ge=1)] = 256     # bridge users per mapping step
 
 
 def mapping_net(dim: int, kind: str, hidden_mult: int) -> nn.Module:
     """EMCDR's mapping function: (B, dim) -> (B, dim); ``mlp`` (tanh hidden layer) or ``linear``."""
     if kind == "linear":
         return nn.Linear(dim, dim)
-    if kind == "mlp":
-        return nn.Sequential(nn.Linear(dim, hidden_mult * dim), nn.Tanh(),
-                             nn.Linear(hidden_mult * dim, dim))
-    raise ValueError(f"emcdr: mapping must be 'mlp' or 'linear', got {kind!r}")
+    return nn.Sequential(nn.Linear(dim, hidden_mult * dim), nn.Tanh(), nn.Linear(hidden_mult * dim, dim))
 
 
 class EMCDR(Recommender):
     """EMCDR baseline (module docstring); config keys in :attr:`defaults`."""
 
     name: ClassVar[str] = "emcdr"
-    defaults: ClassVar[dict[str, Any]] = {
-        "dim": 64,            # latent factor width per domain
-        "mapping": "mlp",     # mlp | linear
-        "hidden_mult": 2,     # MLP hidden units = hidden_mult * dim
-        "min_bridge": 5,      # bridge users need >= this many train items in both domains
-        "map_batch": 256,     # bridge users per mapping step
-        "map_reg": 1e-4,      # L2 on the mapping weights
-        "init_std": 0.1,      # std of the normal initialisation of the factors
-    }
+    Config = EMCDRConfig
 
     def __init__(self, ctx: ModelContext) -> None:
         super().__init__(ctx)
         if len(ctx.ds.domains) < 2:
-            raise ValueError(f"emcdr maps between domains, but dataset {ctx.ds.name!r} has only "
-                             f"{ctx.ds.domains}")
+            raise GnnrecError(f"emcdr maps between domains, but dataset {ctx.ds.name!r} has only "
+                              f"{ctx.ds.domains}")
         self.n_dom = len(ctx.ds.domains)
-        dim, std = int(self.cfg["dim"]), float(self.cfg["init_std"])
-        self.user0 = init_embedding(self.n_dom * self.n_users, dim, std)     # row d * n_users + u
-        self.item0 = init_embedding(self.n_items, dim, std)
+        dim = self.cfg.dim
+        self.user0 = init_embedding(self.n_dom * self.n_users, dim)     # row d * n_users + u
+        self.item0 = init_embedding(self.n_items, dim)
         self.pairs = [(s, t) for s in range(self.n_dom) for t in range(self.n_dom) if s != t]
-        self.maps = nn.ModuleDict({f"{s}>{t}": mapping_net(dim, self.cfg["mapping"],
-                                                          int(self.cfg["hidden_mult"]))
+        self.maps = nn.ModuleDict({f"{s}>{t}": mapping_net(dim, self.cfg.mapping, self.cfg.hidden_mult)
                                    for s, t in self.pairs})
         deg = train_degree(ctx.ds)                                           # (D, n_users)
         active = deg > 0
         others = active.sum(0, keepdim=True) - active.int()
         self.register_buffer("active", active, persistent=False)
         self.register_buffer("cold", (~active) & (others > 0), persistent=False)   # (D, n_users)
-        ok = deg >= int(self.cfg["min_bridge"])
+        ok = deg >= self.cfg.min_bridge
         for s, t in self.pairs:
             self.register_buffer(f"bridge_{s}_{t}", torch.nonzero(ok[s] & ok[t]).ravel(), persistent=False)
         if all(len(b) == 0 for b in self.bridges.values()):
-            raise ValueError(f"emcdr: no bridge user has >= {self.cfg['min_bridge']} train items in "
-                             f"two domains of {ctx.ds.name!r}; lower model.min_bridge")
+            raise GnnrecError(f"emcdr: no bridge user has >= {self.cfg.min_bridge} train items in "
+                              f"two domains of {ctx.ds.name!r}; lower model.min_bridge")
         self.register_buffer("item_domain", torch.as_tensor(ctx.ds.item_domain(), dtype=torch.int64),
                              persistent=False)
 
@@ -125,21 +129,19 @@ class EMCDR(Recommender):
             out.append(torch.where(self.cold[t][:, None], mapped, u[t]))
         return torch.stack(out)
 
-    def forward(self) -> tuple[torch.Tensor, torch.Tensor]:
-        return block_layout(self.domain_users(), self.item0, self.item_domain)
+    def forward(self) -> Embeddings:
+        users, items = block_layout(self.domain_users(), self.item0, self.item_domain)
+        return Embeddings(users, items, self.user0, self.item0)
 
-    def layer0(self, batch: Batch) -> list[torch.Tensor]:
-        """Factor rows of the batch's users (in the batch's domain), positives and negatives."""
-        return [self.user0[batch.domain * self.n_users + batch.users], self.item0[batch.pos],
-                self.item0[batch.neg]]
+    def user_rows(self, users: torch.Tensor, domains: torch.Tensor) -> torch.Tensor:
+        """Factor row of (user, domain): ``domain * n_users + user``."""
+        return domains * self.n_users + users
 
     # ---- stages -------------------------------------------------------------------
     def stages(self) -> list[str]:
         return ["mf", "mapping"]
 
     def set_stage(self, stage: str) -> None:
-        if stage not in self.stages():
-            raise ValueError(f"emcdr has stages {self.stages()}, not {stage!r}")
         for p in (self.user0, self.item0):
             p.requires_grad_(stage == "mf")
         for p in self.maps.parameters():
@@ -157,7 +159,7 @@ class EMCDR(Recommender):
         """Mapping stage: per step, a dict pair -> (<= map_batch,) bridge user indices."""
         if stage != "mapping":
             return None
-        bs = int(self.cfg["map_batch"])
+        bs = self.cfg.map_batch
         perms = {p: b[torch.randperm(len(b), generator=generator).to(b.device)]
                  for p, b in self.bridges.items() if len(b)}
         steps = max((len(b) + bs - 1) // bs for b in perms.values())
@@ -165,7 +167,7 @@ class EMCDR(Recommender):
                      for i in range(steps)])
 
     def batch_loss(self, stage: str, batch: Any) -> torch.Tensor | None:
-        """Mapping stage: mean over bridge users of ``||f(U^s_u) - U^t_u||^2`` plus ``map_reg ||theta||^2``."""
+        """Mapping stage: mean over bridge users of ``||f(U^s_u) - U^t_u||^2`` plus ``MAP_REG ||theta||^2``."""
         if stage != "mapping":
             return None
         u = self.factors().detach()
@@ -175,4 +177,4 @@ class EMCDR(Recommender):
             pred = self.maps[f"{s}>{t}"](u[s, users])
             loss = loss + ((pred - u[t, users]) ** 2).sum(1).mean()
         reg = sum((p ** 2).sum() for n, p in self.maps.named_parameters() if n.endswith("weight"))
-        return loss + float(self.cfg["map_reg"]) * reg
+        return loss + MAP_REG * reg

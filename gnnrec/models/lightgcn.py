@@ -1,21 +1,21 @@
-"""LightGCN family: ID- or text-initialised layer-0, propagation by :func:`gnnrec.graph.propagate`.
+"""LightGCN family: ID- or text-initialised layer 0, propagation by :func:`gnnrec.graph.propagate`.
 
-Layer 0 (users then items, (N, dim))::
+He et al., SIGIR 2020, "LightGCN: Simplifying and Powering Graph Convolution
+Network for Recommendation". Layer 0 (users then items, (N, dim))::
 
-    ID models:    E0_user[u] = P_u[u],                    E0_item[i] = Q[i]
-    text models:  E0_item[i] = W_{d(i)} t_i + m_i Q[i]    (m_i = 0 for items without train
-                                                            positives: cold items are text only)
-                                + [lexical] x_i T
-                  E0_user[u] = P_u[u] + [user_text] W_u tbar_u
-                  (t_i: frozen L2-normalised text embedding; tbar_u: mean text of the
-                   user's train items; W_d: one projection, or one per domain with
-                   ``domain_heads``; W: linear or 2-layer MLP, ``text_proj``;
-                   x_i: the item's TF-IDF row over the terms of the item texts
-                   (:mod:`gnnrec.text.lexical`, terms in >= ``lexical_min_df`` items),
-                   T: one learned (V, dim) embedding per term -- items of two domains
-                   that share a brand or product word share those rows)
+    ID models:    E0_user[u] = P[u],                      E0_item[i] = Q[i]
+    text models:  E0_item[i] = W t_i + m_i Q[i] + [lexical] x_i T
+                  E0_user[u] = P[u] + W_u tbar_u
+                  (t_i: frozen L2-normalised text embedding (t,); tbar_u: mean text of the
+                   user's train items; W, W_u: (dim, t) linear projections; m_i = 0 for items
+                   without train positives (cold items are text only) and for every item
+                   with ``item_id: false``; x_i: the item's TF-IDF row over the terms of the
+                   item texts (:mod:`gnnrec.text.lexical`), T: one learned (V, dim) embedding
+                   per term -- items of two domains that share a brand or product word share
+                   those rows)
 
-Final embeddings ``E = sum_l w_l A_hat^l E0`` (``layers``; mean by default).
+Final embeddings ``E = sum_l A_hat^l E0 / (L + 1)``, ``A_hat = D^-g A D^-g``
+scaled to spectral radius 1 (``norm_exp`` g; 0.5 is LightGCN's).
 
 Cross-domain item map (joint models, ``cross_map: alpha > 0``): at scoring
 time the closed-form ridge map of :mod:`gnnrec.models.cross_map` (other
@@ -26,12 +26,9 @@ may use their own ridge strength and weight (``cross_map_lambda_warm``,
 ``cross_map_warm``; null = the cold pairs' values, one map).
 
 The joint models support simulated cold start (``train.cold_sim``): in training
-mode ``A_hat`` and ``tbar_u`` come from the epoch's kept train rows only.
-
-Domain popularity head (joint models, ``pop_bias: true``):
-:class:`gnnrec.models.pop_head.DomainPopularityHead`; the activity ``a(u, d)``
-follows the simulated cold start of ``train.cold_sim``, so cold users' own
-popularity weight is learned from the simulated cold users.
+mode ``A_hat`` and ``tbar_u`` come from the epoch's kept train rows only; and
+mini-batch training (``norm_exp`` 0.5): :meth:`forward_sampled` runs the same
+:meth:`propagate` over a sampled sub-graph (:class:`gnnrec.graph.SampledAdjacency`).
 
 * ``cd-lightgcn`` / ``cd-lightgcn-text``: the joint cross-domain graph, one
   user node per user (bridge users carry preferences across domains).
@@ -41,242 +38,244 @@ popularity weight is learned from the simulated cold users.
   exported vectors are block-structured so the inner product stays exact:
   ``U[u] = [U_1[u], ..., U_D[u]]`` (dim ``D * dim``) and an item of domain d
   is ``[0, .., V_d[i], .., 0]``, hence ``U[u] . V[i] = U_d[u] . V_d[i]``.
+
+Deviations from the paper, stated: the text layer 0 and the item map are
+gnnrec's additions; the loss is the trainer's (BPR by default, as in the paper).
 """
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass
+from typing import Annotated, ClassVar
 
 import numpy as np
 import scipy.sparse as sp
 import torch
-from torch import nn
+from torch import Tensor, nn
 
 from gnnrec.data.registry import data_dir
-from gnnrec.graph import domain_adjacency, joint_adjacency, propagate, to_torch_csr
-from gnnrec.models.base import Batch, ModelContext, Recommender, init_embedding
+from gnnrec.errors import GnnrecError
+from gnnrec.graph import (SampledAdjacency, domain_adjacency, item_type, joint_adjacency, propagate,
+                          to_torch_csr)
+from gnnrec.models.base import Embeddings, ModelConfig, ModelContext, Recommender, gather, init_embedding
 from gnnrec.models.cross_map import CrossMapHead
 from gnnrec.models.domain_blocks import block_layout
-from gnnrec.models.pop_head import DomainPopularityHead, active_domains
 from gnnrec.models.term_bag import TermBag
 from gnnrec.text.features import item_texts
 from gnnrec.text.lexical import lexical_features
+from gnnrec.utils.config import Range
 
-_BASE: dict[str, Any] = {"dim": 64, "layers": 3, "init_std": 0.1, "layer_weights": None,
-                         "user_id": True, "norm_exp": 0.5}
-_JOINT: dict[str, Any] = {"pop_bias": False, "cross_map": 0.0, "cross_map_lambda": 1000.0,
-                          "cross_map_rank": 256, "cross_map_warm": None, "cross_map_lambda_warm": None}
-_TEXT: dict[str, Any] = {"text_proj": "linear", "user_text": True, "domain_heads": False,
-                         "item_id": True, "lexical": False, "lexical_min_df": 2}
+USER = "user"
+LEXICAL_MIN_DF = 2     # a title term becomes a learned embedding when it occurs in >= 2 items
 
 
-def _optional_float(cfg: dict[str, Any], key: str) -> float | None:
-    """``cfg[key]`` as a float, None when unset (null); a clear error for anything else."""
-    value = cfg.get(key)
-    if value is None:
-        return None
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"model.{key} must be a number or null, got {value!r}") from None
+@dataclass
+class LightGCNConfig(ModelConfig):
+    """``model:`` keys of ``lightgcn``."""
+
+    dim: Annotated[int, Range(ge=1)] = 64                  # embedding width of every layer
+    layers: Annotated[int, Range(ge=0)] = 3                # propagation layers L
+    norm_exp: Annotated[float, Range(ge=0, le=1)] = 0.5    # degree exponent g of D^-g A D^-g (0.5 = LightGCN)
 
 
-def _projection(kind: str, t: int, dim: int) -> nn.Module:
-    if kind == "linear":
-        return nn.Linear(t, dim, bias=False)
-    if kind == "mlp":
-        return nn.Sequential(nn.Linear(t, 2 * dim), nn.GELU(), nn.Linear(2 * dim, dim))
-    raise ValueError(f"model.text_proj must be 'linear' or 'mlp', got {kind!r}")
+@dataclass
+class CDLightGCNConfig(LightGCNConfig):
+    """``model:`` keys of ``cd-lightgcn``: the joint graph and its cross-domain item map."""
+
+    cross_map: Annotated[float, Range(ge=0)] = 0.0               # map weight alpha (0 = off)
+    cross_map_lambda: Annotated[float, Range(gt=0)] = 1000.0     # ridge lambda of the map
+    cross_map_rank: Annotated[int, Range(ge=1)] = 256            # rank of each domain's map
+    cross_map_warm: Annotated[float, Range(ge=0)] | None = None  # alpha of warm (user, domain) pairs (null: cross_map)
+    cross_map_lambda_warm: Annotated[float, Range(gt=0)] | None = None   # their lambda (null: cross_map_lambda)
+
+
+@dataclass
+class LightGCNTextConfig(LightGCNConfig):
+    """``model:`` keys of ``lightgcn-text``."""
+
+    item_id: bool = True     # add an ID embedding to warm items' projected text
+    lexical: bool = False    # add learned title-term embeddings (x_i T)
+
+
+@dataclass
+class CDLightGCNTextConfig(CDLightGCNConfig):
+    """``model:`` keys of ``cd-lightgcn-text`` (the flagship)."""
+
+    item_id: bool = True     # add an ID embedding to warm items' projected text
+    lexical: bool = False    # add learned title-term embeddings (x_i T)
 
 
 class _LightGCNBase(Recommender):
     """Shared machinery; subclasses set ``joint`` and ``uses_text``."""
 
-    joint: bool = True
-    uses_text: bool = False
-    defaults = dict(_BASE)
+    joint: ClassVar[bool] = True
+    uses_text: ClassVar[bool] = False
+    memory_family = "lightgcn"
+    Config = LightGCNConfig
 
     def __init__(self, ctx: ModelContext) -> None:
         super().__init__(ctx)
         ds, cfg = ctx.ds, self.cfg
-        dim, std = int(cfg["dim"]), float(cfg["init_std"])
-        self.n_domains = len(ds.domains) if not self.joint else 1
-        self.dim = dim
-        self.layers = int(cfg["layers"])
-        self.layer_weights = cfg["layer_weights"]
-        self.norm_exp = float(cfg["norm_exp"])
-        if not 0.0 <= self.norm_exp <= 1.0:
-            raise ValueError(f"model.norm_exp must be in [0, 1] (0.5 = LightGCN), got {self.norm_exp}")
+        self.n_domains = 1 if self.joint else len(ds.domains)
+        self.dim, self.layers = cfg.dim, cfg.layers
         self.device = ctx.device
-        self._ctx = ctx
+        self.graph = ctx.graph
+        self.item_types = [item_type(d) for d in ds.domains]
         self.adj = self._adjacency(None)
         self.n_user_nodes = self.n_users * self.n_domains
-        self.user_emb = init_embedding(self.n_user_nodes, dim, std) if cfg["user_id"] else None
+        self.user_emb = init_embedding(self.n_user_nodes, cfg.dim)
         item_dom = ds.item_domain()
         self.register_buffer("item_domain", torch.from_numpy(item_dom.astype(np.int64)), persistent=False)
-        use_item_id = not self.uses_text or bool(cfg["item_id"])
-        self.item_emb = init_embedding(self.n_items, dim, std) if use_item_id else None
-        self._e0: torch.Tensor | None = None
-        self._train_adj: torch.Tensor | None = None       # simulate_cold: epoch graph
-        self._train_user_text: torch.Tensor | None = None
-        self._train_active: torch.Tensor | None = None
+        self.item_emb = init_embedding(self.n_items, cfg.dim) if not self.uses_text or cfg.item_id else None
+        self._train_adj: Tensor | None = None       # simulate_cold: the epoch's graph
+        self._train_user_text: Tensor | None = None
         self.term_bag: TermBag | None = None
+        self._deg: dict[str, Tensor] = {}           # prepare_sampled: full-graph node degrees
         if self.uses_text:
-            self._init_text(ctx, item_dom)
-        self.pop_bias = bool(cfg.get("pop_bias", False))
-        if self.pop_bias:
-            self._init_pop_bias(ctx, item_dom)
+            self._init_text(ctx)
         self.cross_head: CrossMapHead | None = None
-        alpha = float(cfg.get("cross_map", 0.0))
-        if alpha < 0:
-            raise ValueError(f"model.cross_map must be >= 0 (0 = off), got {alpha}")
-        if alpha > 0:
-            self.cross_head = CrossMapHead(ds.train_matrix(), item_dom, alpha,
-                                           float(cfg["cross_map_lambda"]), int(cfg["cross_map_rank"]),
-                                           self.device, warm_alpha=_optional_float(cfg, "cross_map_warm"),
-                                           warm_lam=_optional_float(cfg, "cross_map_lambda_warm"),
+        if self.joint and cfg.cross_map > 0:
+            self.cross_head = CrossMapHead(ds.train_matrix(), item_dom, cfg.cross_map,
+                                           cfg.cross_map_lambda, cfg.cross_map_rank, self.device,
+                                           warm_alpha=cfg.cross_map_warm,
+                                           warm_lam=cfg.cross_map_lambda_warm,
                                            cache_dir=data_dir() / "cross_maps")
 
-    def _adjacency(self, keep: np.ndarray | None) -> torch.Tensor:
+    def _adjacency(self, keep: np.ndarray | None) -> Tensor:
         """Normalised adjacency of the train rows (where ``keep``) with exponent ``norm_exp``;
         the full graph at the default exponent is the one cached by :class:`gnnrec.graph.Graph`."""
-        g = self._ctx.graph
-        if keep is None and self.norm_exp == 0.5:
+        g, exp = self.graph, self.cfg.norm_exp
+        if keep is None and exp == 0.5:
             return g.joint_adj if self.joint else g.domain_adj
         users, items, doms = (g.users, g.items, g.domains) if keep is None else \
             (g.users[keep], g.items[keep], g.domains[keep])
         if self.joint:
-            a = joint_adjacency(users, items, self.n_users, self.n_items, self.norm_exp)
+            a = joint_adjacency(users, items, self.n_users, self.n_items, exp)
         else:
-            a = domain_adjacency(users, items, doms, self.n_users, self.n_items, self.n_domains,
-                                 self.norm_exp)
+            a = domain_adjacency(users, items, doms, self.n_users, self.n_items, self.n_domains, exp)
         return to_torch_csr(a, self.device)
 
-    # ---- domain popularity head ---------------------------------------------------
-    def _init_pop_bias(self, ctx: ModelContext, item_dom: np.ndarray) -> None:
-        self.pop_head = DomainPopularityHead(ctx.graph.item_degree, item_dom, self._active(None))
-
-    def _active(self, keep: np.ndarray | None) -> torch.Tensor:
-        """(n_users, D) bool: the user has train rows (kept rows) in domain d."""
-        g = self._ctx.graph
-        users, doms = (g.users, g.domains) if keep is None else (g.users[keep], g.domains[keep])
-        return active_domains(users, doms, self.n_users, len(self._ctx.ds.domains), self.device)
-
-    def _with_pop(self, users: torch.Tensor, items: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        simulated = self.training and self._train_active is not None
-        return self.pop_head(users, items, self._train_active if simulated else None)
-
     # ---- text part ------------------------------------------------------------
-    def _init_text(self, ctx: ModelContext, item_dom: np.ndarray) -> None:
-        cfg = self.cfg
+    def _init_text(self, ctx: ModelContext) -> None:
         text = ctx.text_tensor()
         self.register_buffer("text", text, persistent=False)
-        n_heads = len(ctx.ds.domains) if cfg["domain_heads"] else 1
-        self.item_proj = nn.ModuleList(_projection(cfg["text_proj"], text.shape[1], self.dim)
-                                       for _ in range(n_heads))
+        self.item_proj = nn.Linear(text.shape[1], self.dim, bias=False)
         deg = torch.from_numpy(ctx.graph.item_degree > 0).float()
         self.register_buffer("item_id_mask", deg[:, None], persistent=False)
-        if cfg["user_text"]:
-            self.user_proj = _projection(cfg["text_proj"], text.shape[1], self.dim)
-            self.register_buffer("user_text", self._user_text(ctx), persistent=False)
-        if cfg["lexical"]:
-            self._init_lexical(ctx)
+        self.user_proj = nn.Linear(text.shape[1], self.dim, bias=False)
+        self.register_buffer("user_text", self._user_text(None), persistent=False)
+        if self.cfg.lexical:
+            feats = ctx.extra.get("text_features")
+            texts, _ = item_texts(ctx.ds, getattr(feats, "template", None))
+            x, vocab = lexical_features(texts, min_df=LEXICAL_MIN_DF)
+            if not vocab:
+                raise GnnrecError(f"model.lexical: no term of the item texts of {ctx.ds.name!r} occurs "
+                                  f"in {LEXICAL_MIN_DF} or more items; set model.lexical=false")
+            self.term_bag = TermBag(x, self.dim)
 
-    def _init_lexical(self, ctx: ModelContext) -> None:
-        """Term embeddings ``T`` (V, dim) pooled over the TF-IDF matrix ``X`` of the item texts."""
-        feats = ctx.extra.get("text_features")
-        texts, _ = item_texts(ctx.ds, getattr(feats, "template", None))
-        x, vocab = lexical_features(texts, min_df=int(self.cfg["lexical_min_df"]))
-        if not vocab:
-            raise ValueError(f"model.lexical: no term of the item texts of {ctx.ds.name!r} occurs in "
-                             f"{self.cfg['lexical_min_df']} or more items; lower model.lexical_min_df")
-        self.term_bag = TermBag(x, self.dim, float(self.cfg["init_std"]))
-
-    def _user_text(self, ctx: ModelContext, keep: np.ndarray | None = None) -> torch.Tensor:
+    def _user_text(self, keep: np.ndarray | None) -> Tensor:
         """Mean text of each user node's train items (rows where ``keep``): (n_user_nodes, t)."""
-        tr = ctx.ds.train
-        rows, items = tr["user"].to_numpy(), tr["item"].to_numpy()
+        g = self.graph
+        rows, items = g.users, g.items
         if not self.joint:
-            rows = tr["domain"].to_numpy() * self.n_users + rows
+            rows = g.domains * self.n_users + rows
         if keep is not None:
             rows, items = rows[keep], items[keep]
         r = sp.csr_matrix((np.ones(len(rows), np.float32), (rows, items)),
                           shape=(self.n_user_nodes, self.n_items))
         r.data[:] = 1.0
         deg = np.maximum(np.asarray(r.sum(axis=1)).ravel(), 1.0)
-        mean = (r @ ctx.text.astype(np.float32)) / deg[:, None]
-        return torch.from_numpy(np.asarray(mean, dtype=np.float32)).to(ctx.device)
+        mean = (r @ self.text.cpu().numpy()) / deg[:, None]
+        return torch.from_numpy(np.asarray(mean, dtype=np.float32)).to(self.device)
 
     # ---- simulated cold start -----------------------------------------------------
     def simulate_cold(self, keep: np.ndarray | None) -> None:
-        if not self.joint:
-            raise NotImplementedError(f"model {self.name!r} has no cross-domain edges: "
-                                      f"train.cold_sim needs a joint model (cd-lightgcn*)")
+        if not self.supports_cold_sim:
+            super().simulate_cold(keep)
         if keep is None:
-            self._train_adj = self._train_user_text = self._train_active = None
+            self._train_adj = self._train_user_text = None
             return
-        if self.pop_bias:
-            self._train_active = self._active(keep)
         self._train_adj = self._adjacency(keep)
-        if self.uses_text and self.cfg["user_text"]:
-            self._train_user_text = self._user_text(self._ctx, keep)
+        if self.uses_text:
+            self._train_user_text = self._user_text(keep)
 
-    def _item_layer0(self) -> torch.Tensor:
-        if not self.uses_text:
-            return self.item_emb
-        if len(self.item_proj) == 1:
-            e = self.item_proj[0](self.text)
-        else:
-            e = torch.zeros(self.n_items, self.dim, device=self.text.device, dtype=self.text.dtype)
-            for d, proj in enumerate(self.item_proj):
-                m = self.item_domain == d
-                e = e.index_put((m.nonzero(as_tuple=True)[0],), proj(self.text[m]))
-        if self.term_bag is not None:
-            e = e + self.term_bag()
-        if self.item_emb is not None:
-            e = e + self.item_emb * self.item_id_mask
-        return e
+    # ---- layer 0 --------------------------------------------------------------------
+    def layer0_rows(self, users: Tensor | None = None, items: Tensor | None = None,
+                    sparse: bool = False) -> tuple[Tensor, Tensor]:
+        """Layer-0 rows of user nodes ``users`` and items ``items`` (None: all of them).
 
-    def _user_layer0(self) -> torch.Tensor:
-        e = (self.user_emb if self.user_emb is not None
-             else torch.zeros(self.n_user_nodes, self.dim, device=self.device))
-        if self.uses_text and self.cfg["user_text"]:
+        Returns (len(users), dim), (len(items), dim); ``sparse``: ID-table rows with
+        sparse gradients.
+        """
+        u = self.user_emb if users is None else gather(self.user_emb, users, sparse)
+        if self.uses_text:
             simulated = self.training and self._train_user_text is not None
-            e = e + self.user_proj(self._train_user_text if simulated else self.user_text)
-        return e
+            text = self._train_user_text if simulated else self.user_text
+            u = u + self.user_proj(text if users is None else text[users])
+        if not self.uses_text:
+            return u, self.item_emb if items is None else gather(self.item_emb, items, sparse)
+        i = self.item_proj(self.text if items is None else self.text[items])
+        if self.term_bag is not None:
+            i = i + self.term_bag(items)
+        if self.item_emb is not None:
+            mask = self.item_id_mask if items is None else self.item_id_mask[items]
+            i = i + (self.item_emb if items is None else gather(self.item_emb, items, sparse)) * mask
+        return u, i
 
-    # ---- interface --------------------------------------------------------------
-    def layer0_all(self) -> torch.Tensor:
-        """(n_user_nodes + n_items, dim) layer-0 node embeddings."""
-        return torch.cat([self._user_layer0(), self._item_layer0()], dim=0)
+    def id_tables(self) -> list[nn.Parameter]:
+        return [t for t in (self.user_emb, self.item_emb) if t is not None]
 
-    def forward(self) -> tuple[torch.Tensor, torch.Tensor]:
-        e0 = self.layer0_all()
-        self._e0 = e0
+    # ---- propagation ------------------------------------------------------------------
+    def propagate(self, x0: Tensor, adj: Tensor | SampledAdjacency) -> Tensor:
+        """``sum_l A^l x0 / (L + 1)`` over the full graph (sparse CSR) or a sampled sub-graph."""
+        return propagate(adj, x0, self.layers)
+
+    def forward(self) -> Embeddings:
+        u0, i0 = self.layer0_rows()
         adj = self._train_adj if self.training and self._train_adj is not None else self.adj
-        out = propagate(adj, e0, self.layers, self.layer_weights)
+        out = self.propagate(torch.cat([u0, i0], dim=0), adj)
         users, items = out[: self.n_user_nodes], out[self.n_user_nodes:]
-        if self.joint:
-            if self.pop_bias:
-                users, items = self._with_pop(users, items)
-            if self.cross_head is not None and not self.training:
-                users, items = self.cross_head(users, items)
-            return users, items
-        return block_layout(users.view(self.n_domains, self.n_users, self.dim), items,
-                            self.item_domain)
+        if not self.joint:
+            users, items = block_layout(users.view(self.n_domains, self.n_users, self.dim), items,
+                                        self.item_domain)
+        elif self.cross_head is not None and not self.training:
+            users, items = self.cross_head(users, items)
+        return Embeddings(users, items, u0, i0)
 
-    def layer0(self, batch: Batch) -> list[torch.Tensor]:
-        e0 = self._e0 if self._e0 is not None else self.layer0_all()
-        urows = batch.users if self.joint else batch.domain * self.n_users + batch.users
-        off = self.n_user_nodes
-        return [e0[urows], e0[off + batch.pos], e0[off + batch.neg]]
+    def user_rows(self, users: Tensor, domains: Tensor) -> Tensor:
+        return users if self.joint else domains * self.n_users + users
+
+    # ---- sampled sub-graphs ---------------------------------------------------------------
+    def prepare_sampled(self) -> None:
+        if self.cfg.norm_exp != 0.5:
+            raise GnnrecError(f"model.norm_exp={self.cfg.norm_exp} has no mini-batch path (sampled "
+                              f"subgraphs use LightGCN's D^-1/2 A D^-1/2); use train.mode=full or "
+                              f"model.norm_exp=0.5")
+        g = self.graph
+        self._deg = {"user": torch.as_tensor(g.user_degree, dtype=torch.float32, device=self.device),
+                     "item": torch.as_tensor(g.item_degree, dtype=torch.float32, device=self.device)}
+
+    def forward_sampled(self, batch, sparse: bool = False) -> tuple[dict[str, Tensor], dict[str, Tensor]]:
+        types = [USER] + self.item_types
+        n_id = {t: batch[t].n_id for t in types}
+        items = torch.cat([n_id[t] for t in self.item_types])
+        u0, i0 = self.layer0_rows(n_id[USER], items, sparse)
+        x0 = torch.cat([u0, i0])
+        degree = torch.cat([self._deg["user"][n_id[USER]], self._deg["item"][items]])
+        out = self.propagate(x0, SampledAdjacency.from_batch(batch, types, degree, self.layers))
+        bounds = np.cumsum([0] + [len(n_id[t]) for t in types])
+        final = {t: out[bounds[k]:bounds[k + 1]] for k, t in enumerate(types)}
+        layer0 = {t: x0[bounds[k]:bounds[k + 1]] for k, t in enumerate(types)}
+        return final, layer0
 
 
 class CDLightGCN(_LightGCNBase):
     name = "cd-lightgcn"
+    Config = CDLightGCNConfig
     joint = True
     supports_cold_sim = True
-    defaults = {**_BASE, **_JOINT}
+    supports_minibatch = True
+    ours = True
 
 
 class LightGCN(_LightGCNBase):
@@ -286,16 +285,19 @@ class LightGCN(_LightGCNBase):
 
 class CDLightGCNText(_LightGCNBase):
     name = "cd-lightgcn-text"
+    Config = CDLightGCNTextConfig
     joint = True
     supports_cold_sim = True
+    supports_minibatch = True
     uses_text = True
     needs_text = True
-    defaults = {**_BASE, **_JOINT, **_TEXT}
+    ours = True
 
 
 class LightGCNText(_LightGCNBase):
     name = "lightgcn-text"
+    Config = LightGCNTextConfig
     joint = False
     uses_text = True
     needs_text = True
-    defaults = {**_BASE, **_TEXT}
+    ours = True

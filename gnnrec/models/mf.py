@@ -1,28 +1,35 @@
 """BPR matrix factorisation: U = user ID table (n_users, dim), V = item ID table (n_items, dim).
 
-Trained like every gradient model (BPR or sampled softmax, same-domain
-negatives); users are shared across domains, so it is a cross-domain MF
-without any graph propagation.
+Rendle et al., UAI 2009, "BPR: Bayesian Personalized Ranking from Implicit
+Feedback". Trained like every gradient model (BPR or sampled softmax,
+same-domain negatives); users are shared across domains, so it is a
+cross-domain MF without any graph propagation.
 """
 
 from __future__ import annotations
 
-import torch
+from dataclasses import dataclass
+from typing import Annotated
 
-from gnnrec.models.base import Batch, ModelContext, Recommender, init_embedding
+from gnnrec.models.base import Embeddings, ModelConfig, ModelContext, Recommender, init_embedding
+from gnnrec.utils.config import Range
+
+
+@dataclass
+class MFConfig(ModelConfig):
+    """``model:`` keys of ``mf``."""
+
+    dim: Annotated[int, Range(ge=1)] = 64    # factor width
 
 
 class MF(Recommender):
     name = "mf"
-    defaults = {"dim": 64, "init_std": 0.1}
+    Config = MFConfig
 
     def __init__(self, ctx: ModelContext) -> None:
         super().__init__(ctx)
-        self.user_emb = init_embedding(self.n_users, int(self.cfg["dim"]), float(self.cfg["init_std"]))
-        self.item_emb = init_embedding(self.n_items, int(self.cfg["dim"]), float(self.cfg["init_std"]))
+        self.user_emb = init_embedding(self.n_users, self.cfg.dim)
+        self.item_emb = init_embedding(self.n_items, self.cfg.dim)
 
-    def forward(self) -> tuple[torch.Tensor, torch.Tensor]:
-        return self.user_emb, self.item_emb
-
-    def layer0(self, batch: Batch) -> list[torch.Tensor]:
-        return [self.user_emb[batch.users], self.item_emb[batch.pos], self.item_emb[batch.neg]]
+    def forward(self) -> Embeddings:
+        return Embeddings(self.user_emb, self.item_emb, self.user_emb, self.item_emb)

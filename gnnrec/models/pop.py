@@ -1,7 +1,8 @@
-"""Popularity floor: every user ranks a domain's items by their train count.
+"""Popularity floor: every user ranks a domain's items by their train degree.
 
-U = ones (n_users, 1), V[i] = log(1 + #train users of i) (n_items, 1), so
-``U[u] . V[i]`` orders each domain's items by popularity for every user.
+U = ones (n_users, 1), V[i] = log(1 + #distinct train users of i) (n_items, 1),
+so ``U[u] . V[i]`` orders each domain's items by popularity for every user
+(items of equal degree tie; the evaluator ranks ties pessimistically).
 """
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from gnnrec.models.base import ModelContext, Recommender
+from gnnrec.models.base import Embeddings, ModelContext, Recommender
 
 
 class Popularity(Recommender):
@@ -22,5 +23,5 @@ class Popularity(Recommender):
         self.register_buffer("user_emb", torch.ones(self.n_users, 1))
         self.register_buffer("item_emb", torch.from_numpy(np.log1p(counts))[:, None])
 
-    def forward(self) -> tuple[torch.Tensor, torch.Tensor]:
-        return self.user_emb, self.item_emb
+    def forward(self) -> Embeddings:
+        return Embeddings(self.user_emb, self.item_emb)

@@ -7,23 +7,25 @@ from __future__ import annotations
 
 import importlib
 
+from gnnrec.errors import GnnrecError
 from gnnrec.models.base import ModelContext, Recommender
 
+# in the order benchmark tables list them (floors first)
 MODELS: dict[str, str] = {
     "pop": "gnnrec.models.pop:Popularity",
     "mf": "gnnrec.models.mf:MF",
     "lightgcn": "gnnrec.models.lightgcn:LightGCN",
     "cd-lightgcn": "gnnrec.models.lightgcn:CDLightGCN",
-    "lightgcn-text": "gnnrec.models.lightgcn:LightGCNText",
     "cd-lightgcn-text": "gnnrec.models.lightgcn:CDLightGCNText",
-    "text-only": "gnnrec.models.text_only:TextOnly",
     "hgt": "gnnrec.models.hgt:HGT",
     "emcdr": "gnnrec.models.emcdr:EMCDR",
     "bitgcf": "gnnrec.models.bitgcf:BiTGCF",
+    "text-only": "gnnrec.models.text_only:TextOnly",
+    "lightgcn-text": "gnnrec.models.lightgcn:LightGCNText",
 }
 
 
-class UnknownModelError(KeyError):
+class UnknownModelError(GnnrecError, KeyError):
     def __str__(self) -> str:
         return str(self.args[0])
 
@@ -37,9 +39,9 @@ def model_class(name: str) -> type[Recommender]:
 
 
 def build_model(ctx: ModelContext) -> Recommender:
-    """Instantiate ``ctx.config['name']`` on ``ctx.device``."""
-    cls = model_class(ctx.config["name"])
+    """Instantiate ``ctx.config.name`` on ``ctx.device``."""
+    cls = model_class(ctx.config.name)
     if cls.needs_text and ctx.text is None:
-        raise ValueError(f"model {cls.name!r} needs item text, but dataset {ctx.ds.name!r} has no "
-                         f"text embeddings (ids only); use {cls.name.replace('-text', '')!r} instead")
+        raise GnnrecError(f"model {cls.name!r} needs item text, but dataset {ctx.ds.name!r} has no "
+                          f"text embeddings (ids only); use {cls.name.replace('-text', '')!r} instead")
     return cls(ctx).to(ctx.device)

@@ -19,13 +19,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from gnnrec.models.base import init_embedding
+from gnnrec.models.base import INIT_STD, init_embedding
 
 
 class TermBag(nn.Module):
     """``rows -> X[rows] @ T``; ``T`` is the parameter ``weight`` (V, dim)."""
 
-    def __init__(self, x: sp.csr_matrix, dim: int, std: float) -> None:
+    def __init__(self, x: sp.csr_matrix, dim: int, std: float = INIT_STD) -> None:
         super().__init__()
         x = sp.csr_matrix(x, dtype=np.float32)
         self.register_buffer("indptr", torch.from_numpy(x.indptr.astype(np.int64)), persistent=False)

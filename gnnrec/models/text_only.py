@@ -10,7 +10,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from gnnrec.models.base import ModelContext, Recommender
+from gnnrec.errors import GnnrecError
+from gnnrec.models.base import Embeddings, ModelContext, Recommender
 
 
 class TextOnly(Recommender):
@@ -24,10 +25,10 @@ class TextOnly(Recommender):
 
         feats = ctx.extra.get("text_features")
         if feats is None:
-            raise ValueError("text-only needs the TextFeatures object in ctx.extra['text_features']")
+            raise GnnrecError("text-only needs the TextFeatures object in ctx.extra['text_features']")
         u, v = text_only_embeddings(ctx.ds, feats)
         self.register_buffer("user_emb", torch.as_tensor(np.asarray(u, dtype=np.float32)))
         self.register_buffer("item_emb", torch.as_tensor(np.asarray(v, dtype=np.float32)))
 
-    def forward(self) -> tuple[torch.Tensor, torch.Tensor]:
-        return self.user_emb, self.item_emb
+    def forward(self) -> Embeddings:
+        return Embeddings(self.user_emb, self.item_emb)

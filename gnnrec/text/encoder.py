@@ -34,7 +34,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from gnnrec.cli import UserError
+from gnnrec.errors import GnnrecError
 from gnnrec.text.templates import RenderStats, to_text
 
 log = logging.getLogger(__name__)
@@ -52,7 +52,7 @@ _DECODER_TYPES = {"gpt2", "gptj", "gpt_neo", "gpt_neox", "llama", "mistral", "mi
 _ST_SUPPORTED = ("Transformer", "Pooling", "Normalize")
 
 
-class TextError(UserError, ValueError):
+class TextError(GnnrecError, ValueError):
     """A text model or text input that cannot be used; the message says how to fix it."""
 
 

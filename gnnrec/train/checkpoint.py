@@ -21,9 +21,10 @@ from safetensors import safe_open
 from safetensors.torch import save_file
 
 from gnnrec.data.schema import Dataset
+from gnnrec.errors import GnnrecError
 
 
-class CheckpointError(ValueError):
+class CheckpointError(GnnrecError, ValueError):
     """A checkpoint that does not fit this dataset/model; the message says which and why."""
 
 

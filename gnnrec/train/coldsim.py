@@ -20,6 +20,7 @@ import numpy as np
 import torch
 
 from gnnrec.data.schema import Dataset
+from gnnrec.utils.config import ConfigError
 from gnnrec.graph.facts import domain_activity
 
 
@@ -28,7 +29,7 @@ class ColdStartSimulator:
 
     def __init__(self, ds: Dataset, share: float) -> None:
         if not 0.0 < share <= 1.0:
-            raise ValueError(f"train.cold_sim must be in (0, 1], got {share}")
+            raise ConfigError(f"train.cold_sim must be in (0, 1], got {share}")
         tr = ds.train
         self.users = tr["user"].to_numpy()
         self.domains = tr["domain"].to_numpy()

@@ -5,12 +5,30 @@ from __future__ import annotations
 import argparse
 
 from gnnrec.models.registry import MODELS
-from gnnrec.train.config import SCHEMA
+from gnnrec.train.config import EvalConfig, TrainConfig
+from gnnrec.utils.config import comments, defaults_of
 
 
-def _section_keys(section: str) -> str:
-    """``"train"`` -> "epochs (30), batch_size (16384), ..." from the config schema."""
-    return ", ".join(f"{k.split('.', 1)[1]} ({SCHEMA[k][0]})" for k in SCHEMA if k.startswith(section + "."))
+def _section_keys(cls: type) -> str:
+    """One line per key of a config section: ``  key (default): comment``."""
+    notes = comments(cls)
+    return "\n".join(f"  {k} ({v}): {notes.get(k, '')}" for k, v in defaults_of(cls).items())
+
+
+def model_keys_yaml(name: str) -> str:
+    """The ``model:`` section of model ``name`` with every key at its default and its comment."""
+    import yaml
+
+    from gnnrec.models.registry import model_class
+
+    cls = model_class(name)
+    notes = comments(cls.Config)
+    lines = ["model:", f"  name: {name}"]
+    for k, v in defaults_of(cls.Config).items():
+        if k != "name":
+            value = yaml.safe_dump(v, default_flow_style=True).strip().removesuffix("...").strip()
+            lines.append(f"  {k}: {value}" + (f"    # {notes[k]}" if k in notes else ""))
+    return "\n".join(lines) + "\n"
 
 
 class _ModelKeys(argparse.Action):
@@ -20,14 +38,11 @@ class _ModelKeys(argparse.Action):
         from gnnrec.models.registry import UnknownModelError, model_class
 
         try:
-            cls = model_class(values)
+            model_class(values)
         except UnknownModelError as e:
             parser.error(str(e))
-        import yaml
-
         print(f"# model.* keys of {values} with their defaults (a config's model: section)")
-        print(yaml.safe_dump({"model": {"name": values, **cls.defaults}}, sort_keys=False,
-                             default_flow_style=False), end="")
+        print(model_keys_yaml(values), end="")
         parser.exit()
 
 
@@ -49,10 +64,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                "keys: name, dataset, seed, device, runs_dir, text.*, model.* (per model: "
                "--model-keys NAME), train.*, eval.*, export.*\n"
                "(an unknown key is an error that lists the valid ones)\n\n"
-               f"train.* keys (default): {_section_keys('train')}\n"
-               "  cold_sim: share of bridge users whose one domain is hidden from the graph each "
-               "epoch (simulated cross-domain cold start; cd-lightgcn*)\n"
-               f"eval.* keys (default): {_section_keys('eval')}")
+               f"train.* keys (default): what it does\n{_section_keys(TrainConfig)}\n"
+               f"eval.* keys (default): what it does\n{_section_keys(EvalConfig)}")
     p.add_argument("config", help="YAML config file, or '-' for the built-in defaults")
     p.add_argument("overrides", nargs="*", metavar="KEY=VALUE",
                    help="dotted overrides, e.g. train.epochs=30 model.layers=2 seed=1")
@@ -68,16 +81,12 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _train(args: argparse.Namespace) -> int:
-    from gnnrec.cli import UserError
-    from gnnrec.train import CheckpointError, ConfigError, RunError, load_config, train_run
+    from gnnrec.train import load_config, train_run
 
-    try:
-        cfg = load_config(None if args.config == "-" else args.config, args.overrides)
-        res = train_run(cfg, overwrite=args.overwrite, resume=args.resume,
-                        progress=not args.quiet, export=not args.no_export)
-    except (ConfigError, RunError, CheckpointError) as e:
-        raise UserError(str(e)) from None
+    cfg = load_config(None if args.config == "-" else args.config, args.overrides)
+    res = train_run(cfg, overwrite=args.overwrite, resume=args.resume,
+                    progress=not args.quiet, export=not args.no_export)
     print(f"run folder: {res.run_dir}")
-    print(f"best valid {cfg['eval']['metric']}@{cfg['eval']['k']}: {res.best_score:.4f}")
-    print(res.test.format() if hasattr(res.test, "format") else res.test)
+    print(f"best valid {cfg.eval.metric}@{cfg.eval.k}: {res.best_score:.4f}")
+    print(res.test.format())
     return 0

@@ -1,98 +1,139 @@
-"""Run configuration: YAML file + dotted CLI overrides -> validated, resolved dict.
+"""Run configuration: YAML file + dotted CLI overrides -> a typed, validated :class:`RunConfig`.
 
-Layout (every key optional; :data:`SCHEMA` holds defaults and types)::
+Layout (every key optional; the defaults are the dataclass fields below)::
 
-    name: ml1m_cd_cd_lightgcn_text   # run folder runs/<name> (default: config file stem)
+    name: ml1m_cd_cd_lightgcn_text   # run folder <runs_dir>/<name> (default: from the file name)
     dataset: ml1m-cd                 # registered name or folder (gnnrec.data.load_dataset)
     seed: 0
     device: auto                     # auto | cpu | cuda | cuda:N
     runs_dir: runs
-    text:  {model: null, template: null}        # gnnrec.text.item_text_features options
-    model: {name: cd-lightgcn-text, dim: 64, layers: 3, ...}   # keys = the model's defaults
-    train: {epochs, batch_size, lr, reg, loss, negatives, ...}   # see SCHEMA
-    eval:  {ks, metric, k, select_domains, select_scenarios}
-    export: {dtype}
+    text:   {model, template}        # TextConfig
+    model:  {name: cd-lightgcn-text, dim: 64, ...}   # the model class's Config
+    train:  {epochs, batch_size, lr, ...}            # TrainConfig
+    eval:   {ks, metric, k, select_domains, select_scenarios}   # EvalConfig
+    export: {dtype}                  # ExportConfig
 
-``model`` keys are validated against the chosen model class's ``defaults``.
-Unknown keys raise :class:`ConfigError` listing the valid ones; values of the
-wrong type raise naming the key, the expected type and the file.
+:func:`resolve` fills the sections with :func:`gnnrec.utils.config.fill`: an
+unknown key, a value of the wrong type or outside its range is a
+:class:`ConfigError` naming the key, the file or override it came from, and the
+valid keys. ``model`` keys are those of the chosen model's ``Config``
+(``gnnrec train --model-keys NAME``).
 """
 
 from __future__ import annotations
 
 import copy
+import dataclasses
 import os
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
 
 import yaml
 
+from gnnrec.models.base import ModelConfig
 from gnnrec.models.registry import UnknownModelError, model_class
+from gnnrec.utils.config import ConfigError, Range, check_value, field_specs, fill
 
-_NUM = (int, float)
-# dotted key -> (default, allowed types, allowed values or None)
-SCHEMA: dict[str, tuple[Any, tuple[type, ...], tuple | None]] = {
-    "name": (None, (str,), None),
-    "dataset": ("ml1m-cd", (str,), None),
-    "seed": (0, (int,), None),
-    "device": ("auto", (str,), None),
-    "runs_dir": ("runs", (str,), None),
-    "text.model": (None, (str,), None),
-    "text.template": (None, (str,), None),
-    "model.name": ("cd-lightgcn", (str,), None),
-    "train.epochs": (30, (int,), None),
-    "train.batch_size": (16384, (int,), None),
-    "train.lr": (5e-3, _NUM, None),
-    "train.reg": (1e-4, _NUM, None),
-    "train.loss": ("bpr", (str,), ("bpr", "softmax")),
-    "train.negatives": (1, (int,), None),
-    "train.inbatch_negatives": (0, (int,), None),
-    "train.temperature": (0.2, _NUM, None),
-    "train.sampling": ("uniform", (str,), ("uniform", "balanced", "target")),
-    "train.target_domains": (None, (list,), None),
-    "train.target_weight": (2.0, _NUM, None),
-    "train.cold_sim": (0.0, _NUM, None),                                 # gnnrec.train.coldsim
-    "train.eval_every": (1, (int,), None),
-    "train.patience": (5, (int,), None),
-    "train.min_epochs": (0, (int,), None),         # early stopping cannot end training before this
-    "train.amp": (True, (bool,), None),
-    "train.threads": (None, (int,), None),
-    "train.mode": ("auto", (str,), ("auto", "full", "minibatch")),   # gnnrec.train.minibatch
-    "train.fanouts": ([10, 5, 5], (list,), None),                      # neighbours per layer
-    "eval.ks": ([10, 20, 50], (list,), None),
-    "eval.metric": ("ndcg", (str,), ("ndcg", "recall", "hr", "mrr")),
-    "eval.k": (20, (int,), None),
-    "eval.select_domains": (None, (list,), None),
-    "eval.select_scenarios": (["warm", "cold"], (list,), None),
-    "export.dtype": ("float32", (str,), ("float32", "float16", "int8")),
-}
-SECTIONS = ("text", "model", "train", "eval", "export")
+__all__ = ["ConfigError", "EvalConfig", "ExportConfig", "RunConfig", "TextConfig", "TrainConfig",
+           "dump_config", "load_config", "parse_override", "resolve"]
 
 
-class ConfigError(ValueError):
-    """A bad configuration; the message names the key, the source and the fix."""
+@dataclass
+class TextConfig:
+    """``text:`` -- how item texts become embeddings (:func:`gnnrec.text.item_text_features`)."""
+
+    model: str | None = None       # local transformers folder (default: the bundled all-MiniLM-L6-v2)
+    template: str | None = None    # item text template (default: configs/text/<dataset>.yaml)
 
 
-def _flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for k, v in d.items():
-        key = f"{prefix}{k}"
-        if isinstance(v, dict) and (key in SECTIONS):
-            out.update(_flatten(v, key + "."))
-        else:
-            out[key] = v
-    return out
+@dataclass
+class TrainConfig:
+    """``train:`` -- the training loop (:mod:`gnnrec.train.loop`)."""
+
+    epochs: Annotated[int, Range(ge=1)] = 30              # maximum epochs of each stage
+    batch_size: Annotated[int, Range(ge=1)] = 16384       # positive (user, item) rows per step
+    lr: Annotated[float, Range(gt=0)] = 5e-3              # Adam learning rate
+    reg: Annotated[float, Range(ge=0)] = 1e-4             # L2 on the batch's layer-0 rows, / batch size
+    loss: Literal["bpr", "softmax"] = "bpr"               # BPR, or sampled softmax over the negatives
+    negatives: Annotated[int, Range(ge=1)] = 1            # same-domain negatives per positive
+    temperature: Annotated[float, Range(gt=0)] = 0.2      # sampled-softmax temperature
+    cold_sim: Annotated[float, Range(ge=0, le=1)] = 0.0   # share of bridge users with one domain hidden per epoch
+    eval_every: Annotated[int, Range(ge=1)] = 1           # epochs between validation scores
+    patience: Annotated[int, Range(ge=1)] = 5             # evaluations without improvement before stopping
+    min_epochs: Annotated[int, Range(ge=0)] = 0           # early stopping never ends a stage before this
+    amp: bool = True                                      # bf16 autocast on CUDA
+    threads: Annotated[int, Range(ge=1)] | None = None    # torch CPU threads (None: timed pick)
+    mode: Literal["auto", "full", "minibatch"] = "auto"   # full-graph or neighbour-sampled steps
+    fanouts: Annotated[list[int], Range(ge=-1)] = field(default_factory=lambda: [10, 5, 5])  # neighbours per hop (-1: all)
 
 
-def _nest(flat: dict[str, Any]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for k, v in flat.items():
-        if "." in k:
-            sec, sub = k.split(".", 1)
-            out.setdefault(sec, {})[sub] = v
-        else:
-            out[k] = v
-    return out
+@dataclass
+class EvalConfig:
+    """``eval:`` -- validation metrics and the early-stopping score."""
+
+    ks: Annotated[list[int], Range(ge=1)] = field(default_factory=lambda: [10, 20, 50])  # cut-offs
+    metric: Literal["ndcg", "recall", "hr", "mrr"] = "ndcg"   # selection metric
+    k: Annotated[int, Range(ge=1)] = 20                     # selection cut-off (one of ks)
+    select_domains: list[str] | None = None                 # groups averaged (None: every domain)
+    select_scenarios: list[str] = field(default_factory=lambda: ["warm", "cold"])  # warm and/or cold
+
+
+@dataclass
+class ExportConfig:
+    """``export:`` -- the export written after training."""
+
+    dtype: Literal["float32", "float16", "int8"] = "float32"   # vector storage
+
+
+SECTIONS = {"text": TextConfig, "train": TrainConfig, "eval": EvalConfig, "export": ExportConfig}
+
+
+@dataclass
+class RunConfig:
+    """One run: where it goes, what it trains on, and every section."""
+
+    name: str | None = None          # run folder <runs_dir>/<name> (default: the config file's name)
+    dataset: str = "ml1m-cd"         # registered dataset name or prepared folder
+    seed: int = 0                    # seeds the model, the sampler and every epoch's draws
+    device: str = "auto"             # auto (CUDA when present) | cpu | cuda | cuda:N
+    runs_dir: str = "runs"           # parent folder of run folders
+    text: TextConfig = field(default_factory=TextConfig)
+    model: ModelConfig = field(default_factory=lambda: model_class("cd-lightgcn").Config(name="cd-lightgcn"))
+    train: TrainConfig = field(default_factory=TrainConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
+    export: ExportConfig = field(default_factory=ExportConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Nested plain dict (the ``config.yaml`` of a run)."""
+        return dataclasses.asdict(self)
+
+    def non_defaults(self) -> dict[str, Any]:
+        """Nested dict of the values that differ from the defaults (``model.name`` always kept).
+
+        Adding a key with a default never changes it, so it identifies what a
+        run computes across versions (the benchmark cache key).
+        """
+        base = RunConfig(model=type(self.model)(name=self.model.name))
+        mine, ref = self.to_dict(), base.to_dict()
+        out: dict[str, Any] = {}
+        for k, v in mine.items():
+            if isinstance(v, dict):
+                diff = {kk: vv for kk, vv in v.items() if ref[k].get(kk) != vv}
+                if k == "model":
+                    diff = {"name": self.model.name, **diff}
+                if diff:
+                    out[k] = diff
+            elif v != ref[k]:
+                out[k] = v
+        return out
+
+    def replace(self, **sections: Any) -> RunConfig:
+        """A copy with top-level keys or whole sections replaced (``cfg.replace(name="x")``)."""
+        return dataclasses.replace(copy.deepcopy(self), **sections)
+
+
+_TOP = {f.name for f in dataclasses.fields(RunConfig)} - set(SECTIONS) - {"model"}
 
 
 def parse_override(text: str) -> tuple[str, Any]:
@@ -107,86 +148,65 @@ def parse_override(text: str) -> tuple[str, Any]:
     return key.strip(), value
 
 
-def _check_type(key: str, value: Any, types: tuple[type, ...], choices: tuple | None, src: str) -> Any:
-    if value is None:
-        return None
-    if float in types and isinstance(value, str):
-        try:                                        # YAML 1.1 reads "1e-3" as a string
-            return float(value)
-        except ValueError:
-            ok = False
-    elif isinstance(value, bool) and bool not in types:
-        ok = False
-    elif float in types and isinstance(value, int):
-        return float(value)
-    else:
-        ok = isinstance(value, types)
-    if not ok:
-        names = " or ".join(t.__name__ for t in types)
-        raise ConfigError(f"{src}: {key} must be {names}, got {type(value).__name__} {value!r}")
-    if choices is not None and value not in choices:
-        raise ConfigError(f"{src}: {key} must be one of {list(choices)}, got {value!r}")
-    return value
+def _valid_top() -> list[str]:
+    return sorted(_TOP) + [f"{s}.*" for s in ("text", "model", "train", "eval", "export")]
 
 
 def resolve(raw: dict[str, Any] | None, overrides: list[str] | None = None, source: str = "config",
-            default_name: str | None = None) -> dict[str, Any]:
-    """Merge defaults, ``raw`` (parsed YAML) and ``overrides`` into a validated nested config."""
+            default_name: str | None = None) -> RunConfig:
+    """Merge defaults, ``raw`` (parsed YAML) and ``overrides`` into a validated :class:`RunConfig`."""
     raw = copy.deepcopy(raw or {})
     if not isinstance(raw, dict):
         raise ConfigError(f"{source}: top level must be a mapping of sections, got {type(raw).__name__}")
-    for sec in SECTIONS:
-        if sec in raw and not isinstance(raw[sec], dict):
-            raise ConfigError(f"{source}: section {sec!r} must be a mapping, got {raw[sec]!r}")
-    flat = _flatten(raw)
-    srcs = {k: source for k in flat}
+    srcs: dict[str, str] = {}
+    sections: dict[str, dict[str, Any]] = {s: {} for s in (*SECTIONS, "model")}
+    top: dict[str, Any] = {}
+    for k, v in raw.items():
+        if k in sections:
+            if not isinstance(v, dict):
+                raise ConfigError(f"{source}: section {k!r} must be a mapping, got {v!r}")
+            sections[k].update(v)
+            srcs.update({f"{k}.{kk}": source for kk in v})
+        else:
+            top[k] = v
+            srcs[k] = source
     for ov in overrides or []:
         k, v = parse_override(ov)
-        flat[k] = v
+        sec, _, sub = k.partition(".")
+        if sub and sec in sections:
+            sections[sec][sub] = v
+        else:
+            top[k] = v
         srcs[k] = f"override {ov!r}"
-    name = flat.get("model.name", SCHEMA["model.name"][0])
+    unknown = sorted(set(top) - _TOP)
+    if unknown:
+        raise ConfigError(f"{srcs[unknown[0]]}: unknown key {unknown[0]!r}; valid keys: "
+                          f"{', '.join(_valid_top())}")
+    model = dict(sections["model"])
+    name = model.pop("name", "cd-lightgcn")
     try:
         cls = model_class(str(name))
     except UnknownModelError as e:
         raise ConfigError(f"{srcs.get('model.name', source)}: {e}") from None
-    model_keys = {f"model.{k}": v for k, v in cls.defaults.items()}
-    valid = set(SCHEMA) | set(model_keys)
-    unknown = sorted(set(flat) - valid)
-    if unknown:
-        k = unknown[0]
-        sec = k.split(".")[0] + "." if "." in k else ""
-        options = sorted(v for v in valid if v.startswith(sec)) if sec else sorted(
-            v for v in valid if "." not in v) + [s + ".*" for s in SECTIONS]
-        raise ConfigError(f"{srcs[k]}: unknown key {k!r} (model {name!r}); valid keys: {', '.join(options)}")
-    out: dict[str, Any] = {}
-    for k, (default, types, choices) in SCHEMA.items():
-        out[k] = _check_type(k, flat[k], types, choices, srcs[k]) if k in flat else copy.deepcopy(default)
-    for k, default in model_keys.items():
-        if k in flat:
-            types: tuple[type, ...] = (type(default),) if default is not None else (object,)
-            if isinstance(default, float):
-                types = _NUM
-            out[k] = _check_type(k, flat[k], types, None, srcs[k])
-        else:
-            out[k] = copy.deepcopy(default)
-    for k in ("train.epochs", "train.batch_size", "train.negatives", "model.dim"):
-        if k in out and out[k] is not None and out[k] < 1:
-            raise ConfigError(f"{srcs.get(k, source)}: {k} must be >= 1, got {out[k]}")
-    if out["train.min_epochs"] < 0:
-        raise ConfigError(f"{srcs.get('train.min_epochs', source)}: train.min_epochs must be >= 0, "
-                          f"got {out['train.min_epochs']}")
-    if not 0.0 <= out["train.cold_sim"] <= 1.0:
-        raise ConfigError(f"{srcs.get('train.cold_sim', source)}: train.cold_sim is the share of bridge "
-                          f"users hidden per epoch, in [0, 1]; got {out['train.cold_sim']}")
-    if out["eval.k"] not in out["eval.ks"]:
-        raise ConfigError(f"{srcs.get('eval.k', source)}: eval.k={out['eval.k']} (the selection "
-                          f"cut-off) must be one of eval.ks={out['eval.ks']}")
-    if out["name"] is None:
-        out["name"] = default_name or f"{out['dataset']}_{out['model.name']}".replace("/", "_")
-    return _nest(out)
+    specs = field_specs(RunConfig)
+    kw = {k: check_value(k, v, specs[k], srcs[k]) for k, v in top.items()}
+    kw["model"] = fill(cls.Config, {"name": name, **model}, srcs, "model.", source)
+    kw.update({s: fill(c, sections[s], srcs, f"{s}.", source) for s, c in SECTIONS.items()})
+    cfg = RunConfig(**kw)
+    ev = cfg.eval
+    if ev.k not in ev.ks:
+        raise ConfigError(f"{srcs.get('eval.k', source)}: eval.k={ev.k} (the selection cut-off) must "
+                          f"be one of eval.ks={ev.ks}")
+    bad = sorted(set(ev.select_scenarios) - {"warm", "cold"})
+    if bad or not ev.select_scenarios:
+        raise ConfigError(f"{srcs.get('eval.select_scenarios', source)}: eval.select_scenarios must "
+                          f"be a non-empty list of warm / cold, got {ev.select_scenarios}")
+    if cfg.name is None:
+        cfg.name = default_name or f"{cfg.dataset}_{cfg.model.name}".replace("/", "_")
+    return cfg
 
 
-def load_config(path: str | os.PathLike | None, overrides: list[str] | None = None) -> dict[str, Any]:
+def load_config(path: str | os.PathLike | None, overrides: list[str] | None = None) -> RunConfig:
     """Read a YAML config (or none: defaults) and apply overrides; see :func:`resolve`."""
     if path is None:
         return resolve({}, overrides, source="defaults")
@@ -202,5 +222,5 @@ def load_config(path: str | os.PathLike | None, overrides: list[str] | None = No
     return resolve(raw if raw is not None else {}, overrides, source=str(p), default_name=stem)
 
 
-def dump_config(cfg: dict[str, Any]) -> str:
-    return yaml.safe_dump(cfg, sort_keys=False)
+def dump_config(cfg: RunConfig) -> str:
+    return yaml.safe_dump(cfg.to_dict(), sort_keys=False)

@@ -5,20 +5,21 @@ from __future__ import annotations
 import logging
 import os
 import random
-from typing import Any
 
 import numpy as np
 import torch
 
 from gnnrec.data.schema import Dataset
+from gnnrec.errors import GnnrecError
 from gnnrec.graph import Graph
 from gnnrec.models.base import ModelContext
 from gnnrec.models.registry import model_class
+from gnnrec.train.config import RunConfig
 
 log = logging.getLogger(__name__)
 
 
-class RunError(ValueError):
+class RunError(GnnrecError, ValueError):
     """A run that cannot start or continue; the message says why and what to do."""
 
 
@@ -38,9 +39,9 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def text_features(cfg: dict[str, Any], ds: Dataset, device: torch.device):
+def text_features(cfg: RunConfig, ds: Dataset, device: torch.device):
     """TextFeatures for the model when it needs/wants text, else None (errors when needed but absent)."""
-    cls = model_class(cfg["model"]["name"])
+    cls = model_class(cfg.model.name)
     if not (cls.needs_text or cls.wants_text):
         return None
     if not ds.has_text:
@@ -51,19 +52,17 @@ def text_features(cfg: dict[str, Any], ds: Dataset, device: torch.device):
         return None
     from gnnrec.text import item_text_features
 
-    feats = item_text_features(ds, model=cfg["text"]["model"], template=cfg["text"]["template"],
-                               device=str(device))
+    feats = item_text_features(ds, model=cfg.text.model, template=cfg.text.template, device=str(device))
     if feats is None and cls.needs_text:
         raise RunError(f"model {cls.name!r} needs item text but no text features could be built "
                        f"for {ds.name!r}")
     return feats
 
 
-def make_context(cfg: dict[str, Any], ds: Dataset, device: torch.device, feats=None) -> ModelContext:
+def make_context(cfg: RunConfig, ds: Dataset, device: torch.device, feats=None) -> ModelContext:
     text = None if feats is None else np.asarray(feats.item, dtype=np.float32)
     return ModelContext(ds=ds, graph=Graph(ds, item_text=text, device=device), device=device,
-                        config=dict(cfg["model"]), text=text, seed=int(cfg["seed"]),
-                        extra={"text_features": feats})
+                        config=cfg.model, text=text, seed=cfg.seed, extra={"text_features": feats})
 
 
 def set_threads(n: int | None) -> None:

@@ -1,24 +1,72 @@
-"""Trained runs as objects: :func:`load_run` (folder -> model) and :func:`export_model` (model -> Export)."""
+"""One run = one folder ``<runs_dir>/<name>/``: setup, mode choice, training, evaluation, export.
+
+Folder contents::
+
+    config.yaml              resolved configuration (defaults + file + overrides)
+    log.jsonl                one JSON object per event: start (device, graph facts,
+                             model), memory (mode choice), epoch (loss, val metrics,
+                             score, epoch_s, pairs_per_s), stage_end, test
+    checkpoints/last.safetensors   model + optimiser + loop state, every epoch
+    checkpoints/best.safetensors   best validation score so far (per stage)
+    valid/, test/            gnnrec.eval results of the best model
+    summary.json             selection score, best epoch, test metrics table
+    export/                  embeddings in the export contract (gnnrec.export)
+
+:func:`train_run` sets a run up (device, seeds, dataset, text features, model),
+chooses full-graph or mini-batch steps from the memory estimator
+(:mod:`gnnrec.graph.memory`; ``train.mode``), runs the loop
+(:func:`gnnrec.train.loop.fit`) -- or ``fit()`` for closed-form models --,
+evaluates the best weights on valid and test and writes the export.
+:func:`load_run` rebuilds a finished run's model from its folder;
+:func:`export_model` turns a model into an :class:`~gnnrec.export.contract.Export`.
+"""
 
 from __future__ import annotations
 
+import logging
 import os
+import shutil
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
+import torch
 import yaml
 
 from gnnrec.data import load_dataset
 from gnnrec.data.schema import Dataset
-from gnnrec.export.contract import Export
+from gnnrec.eval.result import EvalResult
+from gnnrec.export.build import build_export
+from gnnrec.export.contract import Export, write_export
+from gnnrec.export.quality import complete_export
+from gnnrec.graph import Graph
+from gnnrec.graph.memory import DeviceOOM, GraphSize, device_budget, estimate, log_decision, oom_guard
 from gnnrec.models.base import Recommender
 from gnnrec.models.registry import build_model
-from gnnrec.train.checkpoint import load_checkpoint
-from gnnrec.train.config import resolve
-from gnnrec.train.context import RunError, make_context, pick_device, seed_everything, text_features
+from gnnrec.train import distributed
+from gnnrec.train.checkpoint import load_checkpoint, save_checkpoint
+from gnnrec.train.config import RunConfig, dump_config, resolve
+from gnnrec.train.context import (RunError, make_context, pick_device, seed_everything, set_threads,
+                                  text_features)
+from gnnrec.train.loop import RunLog, evaluate_model, fit, selection_score
+from gnnrec.train.steps import FullGraphSteps, SampledSteps
+from gnnrec.utils.files import atomic_write_text, write_json
+
+log = logging.getLogger(__name__)
+
+TUNE_MIN_ROWS = 100_000          # graphs below this train with the configured thread count
+
+
+@dataclass
+class RunResult:
+    run_dir: Path
+    model: Recommender
+    ds: Dataset
+    config: RunConfig
+    best_score: float
+    test: EvalResult
 
 
 @dataclass
@@ -27,8 +75,160 @@ class LoadedRun:
 
     model: Recommender
     ds: Dataset
-    config: dict[str, Any]
+    config: RunConfig
     run_dir: Path
+
+
+def run_dir_of(cfg: RunConfig) -> Path:
+    return Path(cfg.runs_dir) / cfg.name
+
+
+def _flat(d: dict[str, Any], p: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in d.items():
+        if isinstance(v, dict):
+            out.update(_flat(v, f"{p}{k}."))
+        else:
+            out[f"{p}{k}"] = v
+    return out
+
+
+def _prepare_dir(run_dir: Path, cfg: RunConfig, overwrite: bool, resume: bool) -> bool:
+    """Create/validate the run folder; returns True when resuming from a checkpoint."""
+    cfg_path = run_dir / "config.yaml"
+    if resume:
+        if not (run_dir / "checkpoints" / "last.safetensors").is_file():
+            raise RunError(f"--resume: {run_dir} has no checkpoints/last.safetensors to resume from; "
+                           f"start it without --resume")
+        saved = yaml.safe_load(cfg_path.read_text(encoding="utf-8"))
+        a, b = _flat(saved), _flat(cfg.to_dict())
+        diff = sorted(k for k in set(a) | set(b) if a.get(k) != b.get(k))
+        if diff:
+            raise RunError(f"--resume: the config differs from {cfg_path} in {diff}; resume with the "
+                           f"same config (or start a new run name)")
+        return True
+    if run_dir.exists() and any(run_dir.iterdir()):
+        if not overwrite:
+            raise RunError(f"run folder {run_dir} already exists; pass --overwrite to replace it, "
+                           f"--resume to continue it, or choose another name=...")
+        shutil.rmtree(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(cfg_path, dump_config(cfg))
+    return False
+
+
+def graph_size(model: Recommender, ds: Dataset, cfg: RunConfig, text_dim: int = 0) -> GraphSize:
+    """The counts the memory estimator decides from."""
+    t = cfg.train
+    return GraphSize(users=ds.n_users, items=ds.n_items, edges=len(ds.train),
+                     dim=int(getattr(model.cfg, "dim", 64)), layers=int(getattr(model.cfg, "layers", 0)),
+                     batch_size=t.batch_size, negatives=t.negatives, text_dim=text_dim,
+                     family=model.memory_family, fanouts=tuple(t.fanouts))
+
+
+def _tune_threads(model: Recommender, ds: Dataset, cfg: RunConfig, device: torch.device) -> None:
+    """``train.threads`` unset, CPU, big enough graph: time a propagation step at 1 vs all threads.
+
+    On a busy machine one thread is often several times faster than two (spinning
+    OpenMP barriers); the choice is logged. Set ``train.threads`` to fix it (e.g.
+    for bit-identical reruns on another machine or load).
+    """
+    if (cfg.train.threads is not None or device.type != "cpu" or len(ds.train) < TUNE_MIN_ROWS
+            or model.memory_family == "mf"):
+        return
+    from gnnrec.graph.kernels import pick_threads
+
+    def step() -> None:
+        emb = model()
+        (emb.users.square().mean() + emb.items.square().mean()).backward()
+
+    model.train()
+    pick_threads(step)
+    model.zero_grad(set_to_none=True)
+
+
+def make_steps(model: Recommender, ds: Dataset, cfg: RunConfig, device: torch.device, graph: Graph,
+               log_event: RunLog | None = None) -> FullGraphSteps | SampledSteps:
+    """Full-graph or sampled steps, as ``train.mode`` and the memory estimator say (logged)."""
+    text = getattr(model, "text", None)
+    size = graph_size(model, ds, cfg, int(text.shape[1]) if isinstance(text, torch.Tensor) else 0)
+    est = estimate(size, device_budget(device), cfg.train.mode)
+    if est.mode == "minibatch" and not model.supports_minibatch:
+        if cfg.train.mode == "minibatch":
+            raise RunError(f"train.mode=minibatch: model {model.name!r} has no mini-batch path; train "
+                           f"it with train.mode=full")
+        log.warning("memory: %s, but %r has no mini-batch path: training full-graph", est.reason,
+                    model.name)
+        est = estimate(size, est.budget_bytes, "full")
+    log_decision(est)
+    if est.mode == "full":
+        _tune_threads(model, ds, cfg, device)
+    if log_event is not None:
+        log_event("memory", mode=est.mode, reason=est.reason, full_gib=round(est.full_bytes / 2**30, 3),
+                  minibatch_gib=round(est.minibatch_bytes / 2**30, 3),
+                  budget_gib=round(est.budget_bytes / 2**30, 3), threads=torch.get_num_threads())
+    shard = distributed.shard()
+    if est.mode == "minibatch":
+        return SampledSteps(model, ds, cfg, graph, device, shard), est
+    return FullGraphSteps(model, ds, cfg, device, shard), est
+
+
+def train_run(cfg: RunConfig, *, overwrite: bool = False, resume: bool = False,
+              ds: Dataset | None = None, feats: Any = None, progress: bool = True,
+              export: bool = True) -> RunResult:
+    """Train, evaluate and export one run (module docstring). ``ds``/``feats`` skip loading."""
+    cfg = distributed.setup(cfg, resume)        # torchrun: join DDP; ranks > 0 get a scratch folder
+    run_dir = run_dir_of(cfg)
+    resumed = _prepare_dir(run_dir, cfg, overwrite, resume)
+    set_threads(cfg.train.threads)
+    device = pick_device(cfg.device)
+    seed_everything(cfg.seed)
+    ds = ds if ds is not None else load_dataset(cfg.dataset)
+    if feats is None:
+        feats = text_features(cfg, ds, device)
+    ctx = make_context(cfg, ds, device, feats)
+    seed_everything(cfg.seed)
+    model = build_model(ctx)
+    logger = RunLog(run_dir / "log.jsonl")
+    if not resumed:
+        logger("start", device=str(device), dataset=ds.name, fingerprint=ds.fingerprint(),
+               graph=ctx.graph.facts, model=model.describe(), threads=torch.get_num_threads())
+    t0 = time.perf_counter()
+    if model.trainable:
+        steps, est = make_steps(model, ds, cfg, device, ctx.graph, logger)
+        try:
+            with oom_guard(est, device):
+                best = fit(model, ds, cfg, run_dir, device, steps, logger, resumed, progress)
+        except DeviceOOM as e:
+            raise RunError(str(e)) from None
+    else:
+        model.fit()
+        best, _ = selection_score(evaluate_model(model, ds, cfg, "valid"), ds, cfg.eval)
+    train_s = time.perf_counter() - t0
+    return _finish(model, ds, cfg, run_dir, best, train_s, logger, export)
+
+
+def _finish(model: Recommender, ds: Dataset, cfg: RunConfig, run_dir: Path, best: float,
+            train_s: float, logger: RunLog, export: bool) -> RunResult:
+    """Best checkpoint saved, valid + test evaluation, summary and export."""
+    save_checkpoint(run_dir / "checkpoints" / "best.safetensors", model, model.name, ds,
+                    state={"best": best})
+    valid = evaluate_model(model, ds, cfg, "valid")
+    test = evaluate_model(model, ds, cfg, "test")
+    valid.save(run_dir / "valid")
+    test.save(run_dir / "test")
+    every_group = type(cfg.eval)(**{**cfg.eval.__dict__, "select_domains": None,
+                                    "select_scenarios": ["warm", "cold"]})
+    _, test_groups = selection_score(test, ds, every_group)      # summary: all groups
+    summary = {"name": cfg.name, "model": model.name, "dataset": ds.name,
+               "selection": f"valid {cfg.eval.metric}@{cfg.eval.k}", "best_valid": best,
+               "train_s": round(train_s, 2), "test": test_groups}
+    write_json(run_dir / "summary.json", summary)
+    logger("test", train_s=round(train_s, 2), best_valid=best, test=test_groups)
+    if export:
+        exp = complete_export(export_model(model, ds, cfg), ds, test_result=test, dtype=cfg.export.dtype)
+        write_export(exp, run_dir / "export", dtype=cfg.export.dtype)
+    return RunResult(run_dir=run_dir, model=model, ds=ds, config=cfg, best_score=best, test=test)
 
 
 def load_run(run_dir: str | os.PathLike, device: str = "auto", ds: Dataset | None = None,
@@ -46,28 +246,20 @@ def load_run(run_dir: str | os.PathLike, device: str = "auto", ds: Dataset | Non
                        f"`gnnrec train CONFIG`")
     cfg = resolve(yaml.safe_load(cfg_path.read_text(encoding="utf-8")), source=str(cfg_path))
     dev = pick_device(device)
-    ds = ds if ds is not None else load_dataset(cfg["dataset"])
+    ds = ds if ds is not None else load_dataset(cfg.dataset)
     if feats is None:
         feats = text_features(cfg, ds, dev)
-    seed_everything(int(cfg["seed"]))
+    seed_everything(cfg.seed)
     model = build_model(make_context(cfg, ds, dev, feats))
     load_checkpoint(run_dir / "checkpoints" / f"{checkpoint}.safetensors", model, model.name, ds)
     model.eval()
     return LoadedRun(model=model, ds=ds, config=cfg, run_dir=run_dir)
 
 
-def export_model(model: Recommender, ds: Dataset, run_name: str | None = None,
-                 with_seen: bool = True) -> Export:
+def export_model(model: Recommender, ds: Dataset, cfg: RunConfig | None = None) -> Export:
     """The model's final embeddings as an :class:`Export` (score = dot), ready for ``write_export``."""
     u, v = model.embeddings()
-    items = pd.DataFrame({"item_id": ds.items["item_id"].astype(str),
-                          "domain": ds.items["domain"].astype(str),
-                          "title": ds.items["title"].astype(str) if "title" in ds.items else ""})
-    return Export(user_ids=ds.users["user_id"].astype(str).tolist(),
-                  item_ids=ds.items["item_id"].astype(str).tolist(),
-                  user_emb=u.detach().cpu().numpy().astype(np.float32),
-                  item_emb=v.detach().cpu().numpy().astype(np.float32),
-                  items=items, seen=ds.train_matrix(np.int8) if with_seen else None,
-                  manifest={"model": model.name, "run": run_name, "dataset": ds.name,
-                            "dataset_fingerprint": ds.fingerprint(), "domains": list(ds.domains),
-                            "item_offsets": [int(x) for x in ds.item_offsets]})
+    return build_export(ds, u.detach().cpu().numpy().astype(np.float32),
+                        v.detach().cpu().numpy().astype(np.float32), model=model.name,
+                        config=cfg.to_dict() if cfg is not None else None,
+                        run=cfg.name if cfg is not None else None)

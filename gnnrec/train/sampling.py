@@ -1,9 +1,7 @@
 """Vectorised training samplers (no per-sample Python loops; all on the run's device).
 
-* :class:`PositiveSampler` -- the order of train positives for one epoch
-  (``n_train`` draws = one pass): ``uniform`` (a permutation), ``balanced``
-  (each domain drawn equally often: row weight 1 / #rows of its domain) or
-  ``target`` (rows of ``target_domains`` weighted ``target_weight``, others 1).
+* :class:`PositiveSampler` -- the order of train positives for one epoch: a
+  uniform permutation of the ``n_train`` rows (one pass).
 * :class:`NegativeSampler` -- for rows (u, d), ``n`` items drawn uniformly from
   domain d's block that are not train positives of u: each round draws
   ``oversample`` candidates per slot and keeps the first valid one; slots
@@ -21,36 +19,18 @@ from gnnrec.data.schema import Dataset
 
 
 class PositiveSampler:
-    """Per-epoch order/draw of train rows; see module docstring."""
+    """Per-epoch order of train rows; see module docstring."""
 
-    def __init__(self, ds: Dataset, device: torch.device, mode: str = "uniform",
-                 target_domains: list[str] | None = None, target_weight: float = 2.0) -> None:
+    def __init__(self, ds: Dataset, device: torch.device) -> None:
         tr = ds.train
         self.n = len(tr)
         self.users = torch.as_tensor(tr["user"].to_numpy().copy(), device=device)
         self.items = torch.as_tensor(tr["item"].to_numpy().copy(), device=device)
         self.domains = torch.as_tensor(tr["domain"].to_numpy().copy(), device=device)
-        self.mode = mode
-        self.weights: torch.Tensor | None = None
-        dom = tr["domain"].to_numpy()
-        if mode == "balanced":
-            counts = np.bincount(dom, minlength=len(ds.domains)).astype(np.float64)
-            w = 1.0 / np.maximum(counts, 1)[dom]
-        elif mode == "target":
-            targets = [ds.domain_index(d) for d in (target_domains or ds.domains)]
-            w = np.where(np.isin(dom, targets), float(target_weight), 1.0)
-        elif mode == "uniform":
-            w = None
-        else:
-            raise ValueError(f"train.sampling must be uniform, balanced or target, got {mode!r}")
-        if w is not None:
-            self.weights = torch.as_tensor(w / w.sum(), dtype=torch.float32, device=device)
 
     def epoch_order(self, generator: torch.Generator) -> torch.Tensor:
         """(n_train,) row indices for one epoch."""
-        if self.weights is None:
-            return torch.randperm(self.n, generator=generator, device=self.users.device)
-        return torch.multinomial(self.weights, self.n, replacement=True, generator=generator)
+        return torch.randperm(self.n, generator=generator, device=self.users.device)
 
 
 class NegativeSampler:

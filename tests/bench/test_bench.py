@@ -110,12 +110,17 @@ def test_plan_keys_configs_and_text_check(tmp_path):
     assert [(r.model, r.seed) for r in a] == [("mf", 0), ("cd-lightgcn-text", 0),
                                               ("mf", 1), ("cd-lightgcn-text", 1)]
     a = sorted(a, key=lambda r: (r.model != "mf", r.seed))     # mf s0, mf s1, text s0, text s1
-    assert a[0].config_source.endswith("mf.yaml") and a[0].config["model"]["dim"] == 4
+    assert a[0].config_source.endswith("mf.yaml") and a[0].config.model.dim == 4
     assert a[2].config_source == "defaults"
     assert a[0].key != a[1].key                       # seeds differ
     assert a[0].key != b[0].key                       # an override changes the cache key
     assert a[0].key == plan(tiny_suite(), ["mf"], [0], "full", tmp_path / "elsewhere",
                             tmp_path / "configs", ds)[0].key   # folders do not
+    # the key hashes only non-default values: a key spelled out at its default (or a key added
+    # later with a default) never re-keys a cached run; threads and the device never do
+    same = plan(tiny_suite(), ["mf"], [0], "full", tmp_path, tmp_path / "configs", ds,
+                overrides=["train.min_epochs=0", "train.cold_sim=0", "train.threads=2", "device=cpu"])
+    assert same[0].key == a[0].key
     assert a[2].skip_reason is None and "needs item text" in c[0].skip_reason
     with pytest.raises(BenchError, match="unknown model"):
         plan(tiny_suite(), ["nope"], [0], "full", tmp_path, tmp_path / "configs", ds)
@@ -224,34 +229,6 @@ def test_cli_smoke_suite_ml100k(tmp_path, capsys):
     err = capsys.readouterr().err
     assert rc == 2 and "holds results of cd-lightgcn, mf" in err, err
     assert "--models pop,cd-lightgcn,mf" in err and "--replace-results" in err
-
-
-def test_keep_bridges_thins_only_warm_bridges():
-    from gnnrec.bench.transforms import keep_bridges, warm_bridge_users
-    from gnnrec.data.split import check_split
-
-    ds = make_tiny(n_users=200)
-    bridges = warm_bridge_users(ds)
-    cold_users = set(ds.test.query("scenario == 'cold'")["user"]) | set(
-        ds.valid.query("scenario == 'cold'")["user"])
-    assert len(bridges) > 100 and not cold_users & set(bridges)
-    half = keep_bridges(ds, 0.5, seed=0)
-    assert len(warm_bridge_users(half)) == round(0.5 * len(bridges))
-    check_split(half)                                        # no warm row without history, no leak
-    for split in ("valid", "test"):                          # cold rows are untouched
-        a = ds.split(split).query("scenario == 'cold'").reset_index(drop=True)
-        b = half.split(split).query("scenario == 'cold'").reset_index(drop=True)
-        pd.testing.assert_frame_equal(a, b)
-    cold_train = lambda d: d.train[d.train["user"].isin(cold_users)].reset_index(drop=True)  # noqa: E731
-    pd.testing.assert_frame_equal(cold_train(ds), cold_train(half))
-    # a cut bridge user keeps exactly one domain
-    cut = sorted(set(bridges) - set(warm_bridge_users(half)))
-    assert (half.train[half.train["user"].isin(cut)].groupby("user")["domain"].nunique() == 1).all()
-    assert keep_bridges(ds, 0.5, seed=0).fingerprint() == half.fingerprint()
-    assert keep_bridges(ds, 0.5, seed=1).fingerprint() != half.fingerprint()
-    assert keep_bridges(ds, 1.0) is ds
-    with pytest.raises(ValueError, match="share"):
-        keep_bridges(ds, 0.0)
 
 
 def test_sampled_protocol_suite(tmp_path):

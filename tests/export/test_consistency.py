@@ -12,7 +12,7 @@ from gnnrec.cli import main
 from gnnrec.data.store import save_prepared
 from gnnrec.eval import evaluate_export
 from gnnrec.export.contract import load_export
-from gnnrec.export.query import Recommender
+from gnnrec.export.query import Retriever
 from gnnrec.eval import evaluate
 from gnnrec.train import load_config, train_run
 from tests.conftest import make_tiny
@@ -36,7 +36,7 @@ def _table(res) -> pd.DataFrame:
 def test_export_reproduces_run_metrics_and_records_the_contract(run, tiny, tmp_path, capsys):
     out = tmp_path / "export"
     assert main(["export", str(run.run_dir), "--out", str(out)]) == 0
-    ks = tuple(run.config["eval"]["ks"])
+    ks = tuple(run.config.eval.ks)
     again = evaluate_export(out, run.ds, split="test", ks=ks)
     a, b = _table(run.test), _table(again)
     assert list(a.index) == list(b.index)
@@ -53,7 +53,7 @@ def test_export_reproduces_run_metrics_and_records_the_contract(run, tiny, tmp_p
     capsys.readouterr()
     assert main(["recommend", str(out), "--user", "u5", "--domain", "a", "--k", "3", "--json"]) == 0
     shown = json.loads(capsys.readouterr().out)
-    assert shown == json.loads(json.dumps(Recommender(load_export(out)).recommend(
+    assert shown == json.loads(json.dumps(Retriever(load_export(out)).recommend(
         "a", 3, user="u5").to_dict()))
 
 

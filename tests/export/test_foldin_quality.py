@@ -17,7 +17,8 @@ from gnnrec.export.quality import foldin_report
 from gnnrec.models.registry import build_model
 from gnnrec.train import export_model, load_config
 from gnnrec.train.context import make_context, seed_everything
-from gnnrec.train.trainer import Trainer
+from gnnrec.train.loop import RunLog, fit
+from gnnrec.train.steps import FullGraphSteps
 from tests.conftest import needs_shared
 
 
@@ -29,12 +30,13 @@ def test_foldin_reaches_90_percent_of_trained_vectors_on_ml1m_cold_users(tmp_pat
     cfg = load_config(None, ["dataset=ml1m-cd", f"runs_dir={tmp_path}", "name=ml1m_foldin",
                              "model.name=cd-lightgcn", "device=cpu", "train.epochs=1",
                              "train.batch_size=131072", "train.lr=0.02"])
-    # the Trainer alone (one epoch + its validation), without train_run's final valid/test reports
+    # the loop alone (one epoch + its validation), without train_run's final valid/test reports
     device = torch.device("cpu")
-    seed_everything(int(cfg["seed"]))
+    seed_everything(cfg.seed)
     model = build_model(make_context(cfg, ds, device))
     (tmp_path / "run" / "checkpoints").mkdir(parents=True)
-    Trainer(model, ds, cfg, tmp_path / "run", device, progress=False).fit(resume=False)
+    fit(model, ds, cfg, tmp_path / "run", device, FullGraphSteps(model, ds, cfg, device),
+        RunLog(tmp_path / "run" / "log.jsonl"), progress=False)
     model.eval()
     rep = foldin_report(export_model(model, ds), ds, rules=("mean", "lightgcn"), split="test")
     assert rep["users"] > 400

@@ -8,7 +8,7 @@ import scipy.sparse as sp
 
 from gnnrec.export.contract import write_export
 from gnnrec.export.foldin import foldin_matrix, foldin_vector, item_degrees
-from gnnrec.export.query import QueryError, Recommender
+from gnnrec.export.query import QueryError, Retriever
 from tests.export.helpers import random_export
 
 
@@ -22,7 +22,7 @@ def _brute(exp, vec, domain, exclude):
 
 def test_known_user_ranking_excludes_train_positives(tiny):
     exp = random_export(tiny)
-    rec = Recommender(exp)
+    rec = Retriever(exp)
     for user in ("u3", "u17"):
         u = exp.user_ids.index(user)
         seen = set(exp.seen[u].indices)
@@ -37,7 +37,7 @@ def test_known_user_ranking_excludes_train_positives(tiny):
 
 
 def test_k_larger_than_unseen_catalogue_returns_all_unseen(tiny):
-    rec = Recommender(random_export(tiny))
+    rec = Retriever(random_export(tiny))
     res = rec.recommend("b", k=1000, user="u3")
     n_b, seen_b = 12, 4
     assert len(res.items) == n_b - seen_b
@@ -45,7 +45,7 @@ def test_k_larger_than_unseen_catalogue_returns_all_unseen(tiny):
 
 def test_foldin_uses_history_any_domain_and_reports_unknown(tiny):
     exp = random_export(tiny)
-    rec = Recommender(exp)
+    rec = Retriever(exp)
     res = rec.recommend("b", k=4, history=["a1", "a5", "nope", "b2"])
     assert res.mode == "foldin" and res.ignored_items == ["nope"] and res.used_items == 3
     rows = [exp.item_ids.index(i) for i in ("a1", "a5", "b2")]
@@ -73,7 +73,7 @@ def test_foldin_rules_match_their_formulas(tiny):
 
 def test_unknown_user_gets_flagged_popularity(tiny):
     exp = random_export(tiny)
-    rec = Recommender(exp)
+    rec = Retriever(exp)
     res = rec.recommend("a", k=3, user="stranger")
     assert res.mode == "popularity" and "unknown user" in res.note
     counts = np.asarray(exp.seen.sum(axis=0)).ravel()[:15]
@@ -83,7 +83,7 @@ def test_unknown_user_gets_flagged_popularity(tiny):
 
 
 def test_bad_queries_raise_query_errors(tiny):
-    rec = Recommender(random_export(tiny))
+    rec = Retriever(random_export(tiny))
     with pytest.raises(QueryError, match="unknown domain 'c'"):
         rec.recommend("c", k=3, user="u3")
     for k in (0, -1, 1001):
@@ -100,8 +100,8 @@ def test_bad_queries_raise_query_errors(tiny):
 def test_faiss_backend_matches_matrix_product(tiny, tmp_path, kind):
     pytest.importorskip("faiss")
     write_export(random_export(tiny), tmp_path / "e", faiss=kind)
-    exact = Recommender.load(tmp_path / "e", backend="numpy")
-    ann = Recommender.load(tmp_path / "e", backend="faiss")
+    exact = Retriever.load(tmp_path / "e", backend="numpy")
+    ann = Retriever.load(tmp_path / "e", backend="faiss")
     for user in ("u2", "u9", "u31"):
         a = exact.recommend("a", k=5, user=user).items
         b = ann.recommend("a", k=5, user=user).items

@@ -11,7 +11,7 @@ import pytest
 
 from gnnrec.export.contract import write_export
 from gnnrec.export.launch import start_server, stop_server
-from gnnrec.export.query import Recommender
+from gnnrec.export.query import Retriever
 from tests.conftest import make_tiny
 from tests.export.helpers import random_export
 
@@ -25,7 +25,7 @@ def server(tmp_path_factory):
     write_export(exp, folder)
     proc, url = start_server(folder, cwd=ROOT)
     with httpx.Client(base_url=url, timeout=10.0) as client:
-        yield client, Recommender(exp)
+        yield client, Retriever(exp)
     log = stop_server(proc)
     assert "Traceback" not in log, log
 

@@ -10,7 +10,7 @@ import torch
 
 from gnnrec.models import build_model
 from gnnrec.models.cross_map import CrossMapHead, cross_map_blocks, pair_std, randomized_svd
-from tests.models.test_models import _ctx
+from tests.helpers import model_ctx as _ctx
 
 
 def _matrix(n_users: int, n_items: int, density: float, seed: int) -> sp.csr_matrix:
@@ -148,19 +148,20 @@ def test_joint_lightgcn_appends_the_map_at_scoring_time_only(tiny):
     s_map = (um[head.pair_users] * im[head.pair_items]).sum(1).std()
     assert s_map.item() == pytest.approx(0.5, rel=1e-4)    # alpha x unit std
     m.train()
-    ut, _ = m()
-    assert ut.shape[1] == 8                                # the loss never sees the map
+    assert m().users.shape[1] == 8                                # the loss never sees the map
 
 
 def test_bad_cross_map_settings_are_errors(tiny):
-    with pytest.raises(ValueError, match="cross_map"):
+    with pytest.raises(ValueError, match=r"model.cross_map must be >= 0"):
         build_model(_ctx(tiny, "cd-lightgcn-text", cross_map=-0.1))
-    with pytest.raises(ValueError, match="lambda"):
+    with pytest.raises(ValueError, match=r"model.cross_map_lambda must be > 0"):
         build_model(_ctx(tiny, "cd-lightgcn", cross_map=0.2, cross_map_lambda=0))
-    with pytest.raises(ValueError, match="warm lambda"):
+    with pytest.raises(ValueError, match=r"model.cross_map_lambda_warm must be > 0"):
         build_model(_ctx(tiny, "cd-lightgcn", cross_map=0.2, cross_map_lambda_warm=-1))
-    with pytest.raises(ValueError, match="model.cross_map_warm must be a number or null"):
+    with pytest.raises(ValueError, match=r"model.cross_map_warm must be int or float, got str 'high'"):
         build_model(_ctx(tiny, "cd-lightgcn", cross_map=0.2, cross_map_warm="high"))
+    with pytest.raises(ValueError, match="need alpha > 0"):
+        CrossMapHead(_matrix(30, 20, 0.3, seed=2), np.repeat([0, 1], 10), alpha=0.2, lam=0.0, rank=4)
 
 
 def test_run_with_the_map_exports_and_reloads_the_same_vectors(tmp_path):

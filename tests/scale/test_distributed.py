@@ -17,7 +17,7 @@ from safetensors.torch import load_file
 
 from gnnrec.data.synth_commands import save_synthetic
 from gnnrec.data.synthetic import SynthConfig, generate
-from gnnrec.train import train_run
+from gnnrec.train import resolve, train_run
 
 TORCHRUN = Path(sys.executable).with_name("torchrun")
 pytestmark = pytest.mark.skipif(not TORCHRUN.exists(), reason="torchrun is not installed beside python")
@@ -45,7 +45,7 @@ def _torchrun(cfg: Path, name: str, extra: list[str] | None = None) -> subproces
 def test_two_gloo_ranks_match_single_process(tmp_path):
     cfg = _setup(tmp_path, epochs=2)
     proc = _torchrun(cfg, "ddp")
-    single = train_run({**yaml.safe_load(cfg.read_text()), "name": "single"},
+    single = train_run(resolve({**yaml.safe_load(cfg.read_text()), "name": "single"}),
                        progress=False, export=False)
     out, _ = proc.communicate(timeout=300)
     assert proc.returncode == 0, out[-3000:]

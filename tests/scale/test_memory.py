@@ -27,7 +27,7 @@ def test_estimates_grow_with_size_and_hgt_costs_more_than_lightgcn():
     f2, _ = estimate_parts(GraphSize(users=60_400, items=38_830, edges=5_009_250))
     size = lambda parts: sum(v for k, v in parts.items() if k != "batch")  # noqa: E731
     assert 8 < size(f2) / size(f1) < 12                          # ~linear in graph size
-    hgt, _ = estimate_parts(GraphSize(**{**ML1M.__dict__, "model": "hgt"}))
+    hgt, _ = estimate_parts(GraphSize(**{**ML1M.__dict__, "family": "hgt"}))
     assert sum(hgt.values()) > 2 * sum(f1.values())
 
 

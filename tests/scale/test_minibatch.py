@@ -10,9 +10,10 @@ from torch_geometric.loader import LinkNeighborLoader
 from torch_geometric.sampler import NegativeSampling
 
 from gnnrec.data.synthetic import SynthConfig, generate
+from gnnrec.errors import GnnrecError
 from gnnrec.graph.hetero import build_hetero
 from gnnrec.graph.sampler import TorchNeighborSampler
-from gnnrec.train import RunError, train_run
+from gnnrec.train import RunError, resolve, train_run
 
 SYN = SynthConfig(users=1200, items=400, edges=24_000, seed=3)
 
@@ -53,10 +54,10 @@ def test_sampled_edges_are_real_fanout_bounded_and_seeded(syn):
 
 def _run(tmp_path, syn, name, mode, model="cd-lightgcn", epochs=8, extra=None):
     shape = {"dim": 32, "layers": 2} if model != "mf" else {"dim": 32}
-    cfg = {"name": name, "dataset": "synthetic", "runs_dir": str(tmp_path), "seed": 0,
-           "model": {"name": model, **shape},
-           "train": {"epochs": epochs, "batch_size": 1024, "lr": 0.01, "patience": 50,
-                     "mode": mode, "fanouts": [10, 5], "threads": 1, **(extra or {})}}
+    cfg = resolve({"name": name, "dataset": "synthetic", "runs_dir": str(tmp_path), "seed": 0,
+                   "model": {"name": model, **shape},
+                   "train": {"epochs": epochs, "batch_size": 1024, "lr": 0.01, "patience": 50,
+                             "mode": mode, "fanouts": [10, 5], "threads": 1, **(extra or {})}})
     class Feats:                                   # the synthetic text-like features
         item = syn.item_features
     return train_run(cfg, ds=syn.dataset, feats=Feats if model == "hgt" else None,
@@ -87,7 +88,7 @@ def test_auto_mode_uses_the_estimator(tmp_path, syn, monkeypatch):
 
 
 def test_unsupported_model_in_minibatch_mode_is_a_clear_error(tmp_path, syn):
-    with pytest.raises(RunError, match="supports"):
+    with pytest.raises(RunError, match="no mini-batch path"):
         _run(tmp_path, syn, "mf", "minibatch", model="mf", epochs=1)
 
 
@@ -96,13 +97,13 @@ def test_norm_exp_in_minibatch_mode_is_a_clear_error(tmp_path, syn):
     cfg = load_config(None, [f"runs_dir={tmp_path}", "name=g", "dataset=synthetic",
                              "model.name=cd-lightgcn", "model.norm_exp=0.3", "train.mode=minibatch",
                              "train.epochs=1"])
-    with pytest.raises(RunError, match="norm_exp"):
+    with pytest.raises(GnnrecError, match="norm_exp"):
         train_run(cfg, ds=syn.dataset, progress=False, export=False)
 
 
 def test_minibatch_negatives_that_are_train_positives_leave_the_loss(tmp_path, monkeypatch):
     """On a dense tiny dataset many uniform negatives are positives: exactly those are masked."""
-    import gnnrec.train.minibatch as mb
+    import gnnrec.train.steps as mb
     from gnnrec.train.sampling import NegativeSampler
     from tests.conftest import make_tiny
     from tests.train.helpers import quick_cfg
@@ -138,35 +139,37 @@ def test_sparse_adam_minibatch_run_resumes_exactly(tmp_path, monkeypatch):
     """ID tables train with row-sparse Adam; a run killed mid-epoch resumes to the same weights."""
     import numpy as np
 
-    from gnnrec.train.minibatch import MiniBatchTrainer
     from gnnrec.train.optim import CombinedOptimizer
+    from gnnrec.train.steps import SampledSteps
     from tests.train.helpers import quick_cfg
 
     kw = dict(epochs=3, mode="minibatch", fanouts=[4, 4], batch_size=32)
     full = train_run(quick_cfg(tmp_path, "full", **kw), progress=False, export=False)
     assert full.model.user_emb.grad is None or full.model.user_emb.grad.is_sparse
+    import gnnrec.train.loop as loop
+
     seen_opt = []
-    real_epoch, real_step = MiniBatchTrainer._run_epoch, MiniBatchTrainer._step_loss
+    real_opt, real_step = loop.make_optimizer, SampledSteps.loss
     calls = {"n": 0}
 
-    def spy_epoch(self, stage, si, epoch, opt, bar_post):
-        seen_opt.append(opt)
-        return real_epoch(self, stage, si, epoch, opt, bar_post)
+    def spy_opt(*a, **k):
+        seen_opt.append(real_opt(*a, **k))
+        return seen_opt[-1]
 
-    def dying(self, parts):
+    def dying(self, model, parts):
         calls["n"] += 1
         if calls["n"] == 12:                               # inside epoch 2 or 3
             raise KeyboardInterrupt("killed")
-        return real_step(self, parts)
+        return real_step(self, model, parts)
 
-    monkeypatch.setattr(MiniBatchTrainer, "_run_epoch", spy_epoch)
-    monkeypatch.setattr(MiniBatchTrainer, "_step_loss", dying)
+    monkeypatch.setattr(loop, "make_optimizer", spy_opt)
+    monkeypatch.setattr(SampledSteps, "loss", dying)
     cfg = quick_cfg(tmp_path, "killed", **kw)
     with pytest.raises(KeyboardInterrupt):
         train_run(cfg, progress=False, export=False)
     assert isinstance(seen_opt[0], CombinedOptimizer)
     assert isinstance(seen_opt[0].optimizers[0], torch.optim.SparseAdam)
-    monkeypatch.setattr(MiniBatchTrainer, "_step_loss", real_step)
+    monkeypatch.setattr(SampledSteps, "loss", real_step)
     resumed = train_run(cfg, resume=True, progress=False, export=False)
     u1, v1 = full.model.embeddings()
     u2, v2 = resumed.model.embeddings()

@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from gnnrec.data.store import save_prepared
-from gnnrec.train.config import resolve
+from gnnrec.train.config import RunConfig, resolve
 from tests.conftest import make_tiny
 
 
@@ -19,7 +19,7 @@ def tiny_folder(tmp: Path, seed: int = 0) -> Path:
 
 
 def quick_cfg(tmp: Path, name: str, model: str = "cd-lightgcn", model_kw: dict | None = None,
-              **train: Any) -> dict[str, Any]:
+              **train: Any) -> RunConfig:
     mk = {"dim": 8, "layers": 2} if model_kw is None else model_kw
     return resolve({"name": name, "dataset": str(tiny_folder(tmp)), "runs_dir": str(tmp / "runs"),
                     "device": "cpu", "model": {"name": model, **mk},

@@ -6,13 +6,12 @@ import numpy as np
 import pytest
 import torch
 
-from gnnrec.graph import Graph
-from gnnrec.models.base import ModelContext
 from gnnrec.models.registry import build_model
 from gnnrec.train import RunError, train_run
 from gnnrec.train.coldsim import ColdStartSimulator
 from gnnrec.train.config import ConfigError
 from tests.conftest import make_tiny
+from tests.helpers import model_ctx
 from tests.train.helpers import quick_cfg
 
 
@@ -41,11 +40,7 @@ def test_mask_hides_one_domain_of_the_drawn_share_of_bridge_users():
 
 
 def _model(ds, name="cd-lightgcn-text"):
-    text = np.random.default_rng(0).normal(size=(ds.n_items, 16)).astype(np.float32)
-    text /= np.linalg.norm(text, axis=1, keepdims=True)
-    ctx = ModelContext(ds=ds, graph=Graph(ds, text, "cpu"), device=torch.device("cpu"),
-                       config={"name": name, "dim": 8, "layers": 2}, text=text)
-    return build_model(ctx)
+    return build_model(model_ctx(ds, name, dim=8, layers=2))
 
 
 def test_training_mode_propagates_over_the_kept_rows_only():
@@ -55,7 +50,7 @@ def test_training_mode_propagates_over_the_kept_rows_only():
     full_u, full_v = model.embeddings()
     model.train()
     model.simulate_cold(keep)
-    sim_u, _ = model()
+    sim_u = model().users
     # a user who lost a domain gets another training representation; eval always uses the full graph
     assert not torch.allclose(sim_u, full_u)
     u2, v2 = model.embeddings()
@@ -66,9 +61,9 @@ def test_training_mode_propagates_over_the_kept_rows_only():
     other = _model(kept)
     other.load_state_dict(model.state_dict())
     other.train()
-    assert torch.allclose(other()[0], sim_u, atol=1e-6)
+    assert torch.allclose(other().users, sim_u, atol=1e-6)
     model.simulate_cold(None)
-    assert torch.equal(model()[0], full_u)
+    assert torch.equal(model().users, full_u)
 
 
 def test_cold_sim_runs_are_deterministic_and_checked(tmp_path):

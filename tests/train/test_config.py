@@ -13,10 +13,10 @@ def test_defaults_overrides_and_model_keys(tmp_path):
     f = tmp_path / "c.yaml"
     f.write_text("dataset: ml1m-cd\nmodel: {name: cd-lightgcn-text, layers: 3}\ntrain: {epochs: 5}\n")
     cfg = load_config(f, ["train.epochs=30", "model.layers=2", "train.lr=1e-3"])
-    assert cfg["name"] == "c"                       # file stem
-    assert cfg["train"]["epochs"] == 30 and cfg["model"]["layers"] == 2
-    assert cfg["train"]["lr"] == 1e-3 and cfg["model"]["user_text"] is True
-    assert cfg["train"]["batch_size"] == 16384      # default kept
+    assert cfg.name == "c"                          # file stem
+    assert cfg.train.epochs == 30 and cfg.model.layers == 2
+    assert cfg.train.lr == 1e-3 and cfg.model.item_id is True
+    assert cfg.train.batch_size == 16384            # default kept
 
 
 @pytest.mark.parametrize("override, needle", [
@@ -29,6 +29,14 @@ def test_defaults_overrides_and_model_keys(tmp_path):
     ("model.name=gcn9000", "unknown model 'gcn9000'; available:"),
     ("train.epochs", "key=value"),
     ("train.min_epochs=-1", "train.min_epochs must be >= 0"),
+    ("train.lr=0", "train.lr must be > 0"),
+    ("train.patience=0", "train.patience must be >= 1"),
+    ("train.eval_every=0", "train.eval_every must be >= 1"),
+    ("model.layers=-1", "model.layers must be >= 0"),
+    ("model.dim=0", "model.dim must be >= 1"),
+    ("train.batch_size=-5", "train.batch_size must be >= 1"),
+    ("eval.select_scenarios=[hot]", "warm / cold"),
+    ("train.pop_bias=true", "unknown key 'train.pop_bias'"),
 ])
 def test_bad_overrides(override, needle):
     with pytest.raises(ConfigError) as e:
@@ -57,7 +65,7 @@ def test_every_shipped_config_resolves():
     assert len(files) >= 20
     for f in files:
         cfg = load_config(f)
-        assert cfg["name"] == f"{f.parent.name}_{f.stem}"
+        assert cfg.name == f"{f.parent.name}_{f.stem}"
 
 
 def test_cli_refuses_existing_run_dir_and_missing_resume(tmp_path, capsys):
@@ -78,7 +86,8 @@ def test_cli_lists_a_models_keys_as_a_config_section(capsys):
     out = capsys.readouterr().out
     section = yaml.safe_load(out)["model"]
     assert section["name"] == "cd-lightgcn-text" and section["cross_map_lambda_warm"] is None
-    assert resolve({"dataset": "tiny", "model": section})["model"] == section
+    assert "# ridge lambda of the map" in out                        # each key with its comment
+    assert resolve({"dataset": "tiny", "model": section}).to_dict()["model"] == section
     with pytest.raises(SystemExit) as e:
         main(["train", "--model-keys", "no-such-model"])
     assert e.value.code == 2 and "available: bitgcf" in capsys.readouterr().err

@@ -28,7 +28,7 @@ def test_two_cpu_runs_with_one_seed_are_identical(tmp_path):
     ub, vb = b.model.embeddings()
     assert torch.equal(ua, ub) and torch.equal(va, vb)
     assert np.array_equal(_test_table(a), _test_table(b), equal_nan=True)
-    c = train_run(quick_cfg(tmp_path, "c", epochs=3) | {"seed": 1}, progress=False, export=False)
+    c = train_run(quick_cfg(tmp_path, "c", epochs=3).replace(seed=1), progress=False, export=False)
     assert not torch.equal(c.model.embeddings()[0], ua)
 
 
@@ -38,19 +38,20 @@ def _epochs_trained(run_dir) -> int:
 
 
 def test_min_epochs_holds_off_early_stopping(tmp_path):
-    # lr 0: the validation score never improves after epoch 1, so patience 1 stops at epoch 2
-    stop = train_run(quick_cfg(tmp_path, "stop", epochs=6, lr=0.0, patience=1), progress=False,
+    # lr 1e-12: no float32 weight moves, the validation score never improves after epoch 1, so
+    # patience 1 stops at epoch 2
+    stop = train_run(quick_cfg(tmp_path, "stop", epochs=6, lr=1e-12, patience=1), progress=False,
                      export=False)
     assert _epochs_trained(stop.run_dir) == 2
-    hold = train_run(quick_cfg(tmp_path, "hold", epochs=6, lr=0.0, patience=1, min_epochs=4),
+    hold = train_run(quick_cfg(tmp_path, "hold", epochs=6, lr=1e-12, patience=1, min_epochs=4),
                      progress=False, export=False)
     assert _epochs_trained(hold.run_dir) == 4
 
 
 def test_resume_after_kill_mid_epoch_matches_uninterrupted(tmp_path, monkeypatch):
-    full = train_run(quick_cfg(tmp_path, "full", loss="softmax", inbatch_negatives=16, negatives=2),
-                     progress=False, export=False)
-    cfg = quick_cfg(tmp_path, "killed", loss="softmax", inbatch_negatives=16, negatives=2)
+    full = train_run(quick_cfg(tmp_path, "full", loss="softmax", negatives=2), progress=False,
+                     export=False)
+    cfg = quick_cfg(tmp_path, "killed", loss="softmax", negatives=2)
     real = NegativeSampler.sample
     calls = {"n": 0}
     steps = -(-len(full.ds.train) // 64)              # batches per epoch
@@ -75,7 +76,7 @@ def test_resume_after_kill_mid_epoch_matches_uninterrupted(tmp_path, monkeypatch
     assert np.array_equal(_test_table(full), _test_table(resumed), equal_nan=True)
     assert torch.equal(full.model.embeddings()[1], resumed.model.embeddings()[1])
     with pytest.raises(RunError, match="differs"):
-        train_run(cfg | {"seed": 5}, resume=True, progress=False, export=False)
+        train_run(cfg.replace(seed=5), resume=True, progress=False, export=False)
 
 
 def test_text_model_on_ids_only_dataset_is_refused(tmp_path):
@@ -86,7 +87,7 @@ def test_text_model_on_ids_only_dataset_is_refused(tmp_path):
     ds.items = ds.items.drop(columns=["title"])
     folder = tmp_path / "ids"
     save_prepared(ds, folder, inputs={})
-    cfg = quick_cfg(tmp_path, "t", model="cd-lightgcn-text") | {"dataset": str(folder)}
+    cfg = quick_cfg(tmp_path, "t", model="cd-lightgcn-text").replace(dataset=str(folder))
     with pytest.raises(RunError, match="needs item text"):
         train_run(cfg, progress=False)
 
