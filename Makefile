@@ -2,7 +2,7 @@
 # Both create .venv on first use (scripts/setup.sh) and are safe to repeat.
 PY := .venv/bin/python
 
-.PHONY: setup demo test
+.PHONY: setup demo test lint
 setup: .venv/.ready
 
 .venv/.ready: pyproject.toml scripts/setup.sh
@@ -10,7 +10,10 @@ setup: .venv/.ready
 	touch $@
 
 demo: setup
-	$(PY) -m gnnrec.cli demo
+	$(PY) -m gnnrec demo
 
 test: setup
 	$(PY) -m pytest -q tests
+
+lint: setup
+	$(PY) -m ruff check .

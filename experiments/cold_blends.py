@@ -53,8 +53,8 @@ def seq_cooc_blocks(ds, tau: float, rank: int = RANK) -> tuple[torch.Tensor, tor
         src, tgt = np.flatnonzero(item_dom != d), np.flatnonzero(item_dom == d)
         m = sp.csr_matrix(c[src][:, tgt], dtype=np.float64)
         mt = m.T.tocsr()
-        a, sig, b = randomized_svd(lambda x: torch.from_numpy(m @ x.numpy()),
-                                   lambda y: torch.from_numpy(mt @ y.numpy()),
+        a, sig, b = randomized_svd(lambda x, m=m: torch.from_numpy(m @ x.numpy()),
+                                   lambda y, mt=mt: torch.from_numpy(mt @ y.numpy()),
                                    (len(src), len(tgt)), rank, d)
         ub, ib = np.zeros((r.shape[0], rank), np.float32), np.zeros((r.shape[1], rank), np.float32)
         ub[:, :len(sig)] = r[:, src] @ (a * sig)
@@ -129,7 +129,7 @@ def main() -> None:
     for name, uu, vv in variants:
         res = evaluate(uu, vv, ds, split="valid", ks=(20,), bootstrap=0)
         val = {g: res.value("ndcg", 20, domain=g[0], scenario=g[1]) for g in groups}
-        mean = lambda sc: np.mean([x for g, x in val.items() if sc is None or g[1] == sc])  # noqa: E731
+        mean = lambda sc, val=val: np.mean([x for g, x in val.items() if sc is None or g[1] == sc])  # noqa: E731
         lines.append(f"| {name} | {mean(None):.4f} | {mean('cold'):.4f} / {mean('warm'):.4f} | "
                      + " | ".join(f"{val[g]:.4f}" for g in groups) + " |")
         print(lines[-1], flush=True)

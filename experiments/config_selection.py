@@ -223,7 +223,8 @@ def main() -> None:
              f"Base config `{base}` " + (f"with `{' '.join(start)}` (the starting point before this sweep)"
                                        if start else "as committed") + ", "
              "then each candidate's overrides; one seed (0) per candidate. `valid` = mean NDCG@20 over the four "
-             "validation groups at the kept epoch (the early-stopping score, unless the overrides set `eval.select_*`), "
+             "validation groups at the kept epoch (the early-stopping score, unless the overrides set "
+             "`eval.select_*`), "
              "`cold` / `warm` its means over the cold and the warm "
              "groups at that epoch; the selected candidate (highest `valid`) is "
              "in bold. Test columns are for the record only (NDCG@20 / Recall@20).", "",

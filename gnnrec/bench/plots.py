@@ -1,7 +1,7 @@
 """Plots of a suite (matplotlib, Agg backend), each saved as PNG and SVG under ``plots/``.
 
-* ``groups_<dataset>``: NDCG@K (K of the suite's full-ranking headline, 20) per model and domain x scenario group, bars =
-  mean over seeds, error bars = std over seeds.
+* ``groups_<dataset>``: NDCG@K (K of the suite's full-ranking headline, 20) per model and
+  domain x scenario group, bars = mean over seeds, error bars = std over seeds.
 * ``cold_vs_warm_<dataset>``: per model and domain, warm NDCG@20 (x) against
   cold NDCG@20 (y), error bars = std over seeds.
 * ``curves_<dataset>``: validation selection score (mean valid NDCG@20 of the

@@ -32,6 +32,7 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
+from gnnrec.data.paths import data_dir as default_dir
 from gnnrec.data.schema import DataError
 from gnnrec.utils.files import atomic_dir, read_json, sha256_file, write_json
 
@@ -91,7 +92,6 @@ def raw_path(name: str, data_dir: Path) -> Path:
 def fetch(name: str, data_dir: str | os.PathLike | None = None, force: bool = False,
           retries: int = 3, timeout: float = 30.0) -> Path:
     """Make sure ``<data dir>/raw/<name>`` holds the raw files; return that folder."""
-    from gnnrec.data.registry import data_dir as default_dir
     if name not in SOURCES:
         raise DataError(f"no download source for {name!r}; fetchable: {sorted(SOURCES)}")
     root = Path(data_dir) if data_dir is not None else default_dir()
@@ -124,7 +124,6 @@ def extract_local(name: str, archive: str | os.PathLike,
     The file must match the sha256 of one of ``name``'s known archives; its
     members are extracted safely into ``<data dir>/raw/<name>`` (replacing it).
     """
-    from gnnrec.data.registry import data_dir as default_dir
     if name not in SOURCES:
         raise DataError(f"no known archives for {name!r}; known: {sorted(SOURCES)}")
     archive = Path(archive)

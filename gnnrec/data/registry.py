@@ -31,21 +31,13 @@ from pathlib import Path
 from typing import Callable
 
 from gnnrec.data.frozen import load_cd_folder, load_disencdr_pair
+from gnnrec.data.paths import data_dir
 from gnnrec.data.schema import DataError, Dataset
 from gnnrec.data.store import is_prepared, load_prepared, save_prepared
 
 log = logging.getLogger(__name__)
 
 DISENCDR_SCENARIOS = ("sport_cloth", "cloth_sport", "phone_electronic", "electronic_phone")
-
-
-def data_dir() -> Path:
-    """Root of gnnrec's data cache (raw downloads, prepared datasets, embeddings)."""
-    env = os.environ.get("GNNREC_DATA_DIR")
-    if env:
-        return Path(env).expanduser()
-    from platformdirs import user_cache_dir
-    return Path(user_cache_dir("gnnrec"))
 
 
 def shared_data_dir() -> Path | None:

@@ -15,14 +15,15 @@ from typing import Any
 
 import numpy as np
 
+from gnnrec.errors import GnnrecError
+
 
 def _faiss() -> Any:
     logging.getLogger("faiss.loader").setLevel(logging.WARNING)   # its CPU-feature probing is noise
     try:
         import faiss
     except ImportError:
-        from gnnrec.export.contract import ExportError
-        raise ExportError("FAISS is not installed: `pip install faiss-cpu` (or the `serve` "
+        raise GnnrecError("FAISS is not installed: `pip install faiss-cpu` (or the `serve` "
                           "extra: `pip install 'gnnrec[serve]'`), or export without --faiss") from None
     return faiss
 

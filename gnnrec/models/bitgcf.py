@@ -89,7 +89,7 @@ def feature_transfer(users: torch.Tensor, degree: torch.Tensor, lam: float) -> t
 class BiTGCFConfig(ModelConfig):
     """``model:`` keys of ``bitgcf``."""
 
-    dim: Annotated[int, Range(ge=1)] = 64          # ID embedding width k (output: (layers + 1) * k per domain with concat)
+    dim: Annotated[int, Range(ge=1)] = 64          # ID embedding width k ((layers + 1) * k per domain with concat)
     layers: Annotated[int, Range(ge=0)] = 3        # feature propagation + transfer layers
     transfer_lambda: Annotated[float, Range(ge=0, le=1)] = 0.8   # weight of the user's own domain in the specific part
     combine: Literal["concat", "mean"] = "concat"  # concatenation (the paper) or mean of the layer outputs

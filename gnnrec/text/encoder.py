@@ -102,8 +102,8 @@ def resolve_model(model: str | os.PathLike | None, allow_download: bool = False,
         raise TextError(
             f"text model {name!r} is not a local folder and cannot be loaded: {how}. Pass a "
             f"local folder instead: on a machine with internet run `hf download {name} "
-            f"--local-dir DIR` (older huggingface_hub: `huggingface-cli download`), copy DIR here and use --model DIR (config text.model: "
-            f"DIR); or omit --model for the bundled all-MiniLM-L6-v2") from None
+            f"--local-dir DIR` (older huggingface_hub: `huggingface-cli download`), copy DIR here and "
+            f"use --model DIR (config text.model: DIR); or omit --model for the bundled all-MiniLM-L6-v2") from None
     commit = Path(folder).name
     return Path(folder), f"{name}@{commit}"
 

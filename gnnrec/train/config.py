@@ -65,7 +65,7 @@ class TrainConfig:
     amp: bool = True                                      # bf16 autocast on CUDA
     threads: Annotated[int, Range(ge=1)] | None = None    # torch CPU threads (None: timed pick)
     mode: Literal["auto", "full", "minibatch"] = "auto"   # full-graph or neighbour-sampled steps
-    fanouts: Annotated[list[int], Range(ge=-1)] = field(default_factory=lambda: [10, 5, 5])  # neighbours per hop (-1: all)
+    fanouts: Annotated[list[int], Range(ge=-1)] = field(default_factory=lambda: [10, 5, 5])  # per hop (-1: all)
 
 
 @dataclass

@@ -15,6 +15,7 @@ from gnnrec.bench.runner import plan
 from gnnrec.bench.significance import compare, fmt_relative, paired_tests, relative_ci
 from gnnrec.bench.suites import Headline, Suite
 from gnnrec.bench.tables import pivot_md, summarize
+from gnnrec.errors import GnnrecError
 from tests.conftest import make_tiny
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -182,24 +183,32 @@ def test_tables_bold_the_best_mean():
 
 
 def test_readme_block_only_between_markers(tmp_path):
-    res = tmp_path / "results" / "s1"
+    res = tmp_path / "results" / "ml100k-cd"                     # a suite: its table goes in
     res.mkdir(parents=True)
-    (res / "headline.md").write_text("### `s1`\n\n| model | x |\n|---|---|\n| a | 1 |\n")
+    (res / "headline.md").write_text("### `ml100k-cd`\n\n| model | x |\n|---|---|\n| a | 1 |\n\n"
+                                     "Significance: long footnotes\n\nReproduce: `gnnrec ...`\n")
+    study = tmp_path / "results" / "ablations-x"                  # a study: one link
+    study.mkdir()
+    (study / "headline.md").write_text("### Ablations on x\n\n| long | table |\n")
+    (study / "table.md").write_text("...")
     readme = tmp_path / "README.md"
     readme.write_text("# proj\n\nintro\n\n## Other\n\nkeep me\n")
     assert update_readme(readme, tmp_path / "results")
     text = readme.read_text()
     assert text.startswith("# proj\n\nintro\n\n## Other\n\nkeep me\n") and "## Results" in text
     assert "| a | 1 |" in text and text.index(START) < text.index("| a | 1 |") < text.index(END)
+    assert "Reproduce: `gnnrec ...`" in text and "long footnotes" not in text      # compact
+    assert "[results/ml100k-cd/table.md](results/ml100k-cd/table.md)" in text
+    assert "- Ablations on x: [results/ablations-x/table.md]" in text and "| long |" not in text
     readme.write_text(text.replace("keep me", "still here") + "\n## After\n\ntail\n")
-    (res / "headline.md").write_text("### `s1`\n\nnew numbers\n")
+    (res / "headline.md").write_text("### `ml100k-cd`\n\n| model | x |\n|---|---|\n| b | 2 |\n")
     assert update_readme(readme, tmp_path / "results")
     text = readme.read_text()
-    assert "still here" in text and "new numbers" in text and "| a | 1 |" not in text
+    assert "still here" in text and "| b | 2 |" in text and "| a | 1 |" not in text
     assert text.rstrip().endswith("tail") and text.count(START) == 1
     assert not update_readme(readme, tmp_path / "results")
     readme.write_text(f"# x\n{START}\n")
-    with pytest.raises(ValueError, match="only one of"):
+    with pytest.raises(GnnrecError, match="only one of"):
         update_readme(readme, tmp_path / "results")
 
 

@@ -28,7 +28,9 @@ def test_hand_ranking_with_ties_and_mask():
     # ranked list: 2 (7), 5 (5), 1 (5), 3 (5), 4 (1)  -> truth ranks 3 and 4 (ties pessimistic)
     ds, u, v = _one_user([10, 5, 7, 5, 1, 5], train=[0], truth=[1, 3])
     r = evaluate(u, v, ds, ks=(3, 5), bootstrap=0)
-    val = lambda m, k=None: r.value(m, k, domain="d0", scenario="warm")
+    def val(m, k=None):
+        return r.value(m, k, domain="d0", scenario="warm")
+
     idcg2 = 1 + 1 / L2(3)
     assert val("recall", 3) == pytest.approx(0.5)
     assert val("precision", 3) == pytest.approx(1 / 3)
@@ -114,7 +116,7 @@ def test_reversed_scorer_gets_the_minimum():
     for _, row in r.groups.iterrows():
         d = ds.domain_index(row["domain"])
         n_d = ds.item_block(d).stop - ds.item_block(d).start
-        uidx = row["user_index"]
+        uidx = row["user_index"]                      # noqa: F841 (read by the queries as @uidx)
         masked = set(ds.train.query("user == @uidx and domain == @d")["item"]) | \
             set(ds.valid.query("user == @uidx and domain == @d")["item"])
         n_truth = len(ds.test.query("user == @uidx and domain == @d"))

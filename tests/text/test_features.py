@@ -41,7 +41,7 @@ def test_item_features_aligned_and_cached(encoder, tmp_path, caplog):
     assert time.perf_counter() - t0 < 1.0 and again.stats["from_cache"]
     assert again.key == feats.key and np.array_equal(again.item, feats.item)
     with pytest.raises(AttributeError):
-        feats.user
+        _ = feats.user
 
 
 def test_any_change_invalidates_the_cache(encoder, tmp_path):
@@ -119,7 +119,7 @@ def test_user_profile_features(encoder, tmp_path):
     ref = encoder.encode(["User: female, age 25-34, programmer"], progress=False)[0]
     np.testing.assert_allclose(feats.user[12], ref, atol=2e-5)   # ML-1M codes decoded
     with pytest.raises(AttributeError):
-        feats.item
+        _ = feats.item
 
 
 def test_embed_command_fills_then_reads_the_cache(tmp_path, capsys):
