@@ -96,6 +96,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     pr.add_argument("--write-tsv", metavar="DIR",
                     help="also write the split in the frozen CD-folder TSV format "
                          "(items/users/train/valid/test.tsv) for diffing")
+    pr.add_argument("--overwrite", action="store_true",
+                    help="replace existing --out / --write-tsv folders that gnnrec wrote")
     pr.set_defaults(func=_prepare)
 
     st = sub.add_parser("stats", help="per-domain statistics and graph connectivity",
@@ -159,9 +161,18 @@ def _prepare(args: argparse.Namespace) -> int:
     from gnnrec.data.prepare import prepare_movielens_cd
     from gnnrec.data.registry import RECIPES, prepared_path
     from gnnrec.data.split import CDProtocol, pinned_cold_groups
+    from gnnrec.data.frozen import TSV_FILES, write_cd_folder
     from gnnrec.data.store import load_prepared, save_prepared
+    from gnnrec.utils.files import check_output_dir
     _apply_data_dir(args)
     out = Path(args.out) if args.out else prepared_path(args.name)
+    # the cache folder of a registered name is gnnrec's own: preparing it again replaces it
+    check_output_dir(out, args.overwrite or not args.out, option="--out")
+    if args.write_tsv:
+        check_output_dir(args.write_tsv, args.overwrite, option="--write-tsv", own_files=TSV_FILES)
+    if not 0.0 < args.cold_fraction < 1.0:
+        raise DataError(f"--cold-fraction {args.cold_fraction} must lie strictly between 0 and 1 "
+                        f"(the share of bridge users made cold per domain), e.g. --cold-fraction 0.1")
     t0, c0 = time.perf_counter(), time.process_time()
     if args.name in _MOVIELENS:
         proto = CDProtocol(threshold=args.threshold, bridge_min=args.bridge_min,
@@ -197,7 +208,6 @@ def _prepare(args: argparse.Namespace) -> int:
     if again.fingerprint() != ds.fingerprint():
         raise DataError(f"{out}: the folder read back differs from what was written")
     if args.write_tsv:
-        from gnnrec.data.frozen import write_cd_folder
         write_cd_folder(ds, args.write_tsv)
         print(f"TSV copy: {args.write_tsv}")
     s = ds.summary()
@@ -242,7 +252,10 @@ def _stats(args: argparse.Namespace) -> int:
     from gnnrec.data.registry import data_dir, timed_load
     from gnnrec.data.stats import dataset_stats, format_stats
     from gnnrec.utils.files import write_json
+    from gnnrec.utils.files import check_output_file
     _apply_data_dir(args)
+    if args.json:
+        check_output_file(args.json, "--json")
     ds, secs = timed_load(args.dataset)
     st = dataset_stats(ds, graph=not args.no_graph)
     st["load_seconds"] = round(secs, 3)

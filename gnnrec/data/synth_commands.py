@@ -41,6 +41,10 @@ def load_item_features(folder: str | os.PathLike) -> np.ndarray:
 
 
 def _run(args: argparse.Namespace) -> int:
+    from gnnrec.utils.files import check_output_dir
+
+    if args.out:
+        check_output_dir(args.out, args.overwrite)
     syn = generate(config_from_args(args))
     out = Path(args.out) if args.out else prepared_path(syn.dataset.name)
     save_synthetic(out, syn)
@@ -60,4 +64,6 @@ def register(sub: argparse._SubParsersAction) -> None:
                "--edges 1000000 --out /tmp/synth-1m")
     add_arguments(p)
     p.add_argument("--out", help="output folder (default: <data dir>/prepared/<generated name>)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace an existing --out folder that gnnrec wrote")
     p.set_defaults(func=_run)

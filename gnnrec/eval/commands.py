@@ -22,22 +22,24 @@ def _names(text: str) -> list[str]:
 
 
 def _device(name: str):
-    import torch
+    from gnnrec.train.context import pick_device
 
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
+    return pick_device(name, option="--device")
 
 
 def _evaluate(args: argparse.Namespace) -> int:
     from gnnrec.data.registry import load_dataset
     from gnnrec.eval import evaluate_export_many
     from gnnrec.export.contract import load_export
+    from gnnrec.utils.files import check_output_dir
 
+    if args.out:
+        check_output_dir(args.out, args.overwrite, own_files=("full", "sampled"))
+    device = _device(args.device)
     export = load_export(args.export)
     ds = load_dataset(args.dataset)
     common = dict(split=args.split, seed=args.seed, batch_size=args.batch_size,
-                  device=_device(args.device), domains=args.domains, scenarios=args.scenarios,
+                  device=device, domains=args.domains, scenarios=args.scenarios,
                   progress=not args.quiet, bootstrap=args.bootstrap, threads=args.threads)
     protocols = ["full"] + (["sampled"] if args.protocol in ("sampled", "both") else [])
     results = evaluate_export_many(export, ds, protocols=protocols, ks=args.ks,
@@ -55,9 +57,11 @@ def _baseline(args: argparse.Namespace) -> int:
     from gnnrec.data.registry import load_dataset
     from gnnrec.eval.baselines import baseline_export
     from gnnrec.export.contract import write_export
+    from gnnrec.utils.files import check_output_dir
 
+    check_output_dir(args.out, args.overwrite)
     ds = load_dataset(args.dataset)
-    folder = write_export(baseline_export(args.kind, ds, seed=args.seed), args.out)
+    folder = write_export(baseline_export(args.kind, ds, seed=args.seed), args.out, overwrite=True)
     print(f"wrote {args.kind} baseline export of {ds.name} to {folder}; evaluate it with\n"
           f"  gnnrec evaluate {folder} --dataset {args.dataset}")
     return 0
@@ -97,15 +101,19 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--domains", type=_names, default=None, help="comma-separated domain subset")
     p.add_argument("--scenarios", type=_names, default=None, help="warm, cold or warm,cold")
     p.add_argument("--out", help="write OUT/<protocol>/metrics.json, metrics.csv, per_group.parquet")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace an existing --out folder that gnnrec wrote")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_evaluate)
 
     b = sub.add_parser("baseline", help="write a popularity or random baseline export",
                        description="Write a no-training baseline as an export folder: 'pop' "
-                                   "scores items by their domain's train popularity (1-dim "
-                                   "vectors), 'random' uses seeded random vectors.")
+                                   "(the registered pop model) scores items by their train "
+                                   "degree (1-dim vectors), 'random' uses seeded random vectors.")
     b.add_argument("kind", choices=("pop", "random"))
     b.add_argument("--dataset", required=True, help="registered dataset name or dataset folder")
-    b.add_argument("--out", required=True, help="export folder to write")
-    b.add_argument("--seed", type=int, default=0, help="tie-break / vector seed")
+    b.add_argument("--out", required=True, help="export folder to write (a new or empty folder)")
+    b.add_argument("--overwrite", action="store_true",
+                   help="replace an existing --out folder that gnnrec wrote")
+    b.add_argument("--seed", type=int, default=0, help="seed of the random vectors")
     b.set_defaults(func=_baseline)

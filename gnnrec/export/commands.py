@@ -83,7 +83,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     e.add_argument("--foldin-rule", default="auto", choices=("auto", "mean", "lightgcn", "unit_mean"),
                    help="user fold-in rule (auto: best on validation cold-start users)")
     e.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
-    e.add_argument("--overwrite", action="store_true", help="replace an existing --out folder")
+    e.add_argument("--overwrite", action="store_true",
+                   help="replace an existing --out folder that gnnrec wrote")
     e.set_defaults(func=cmd_export)
 
     p = sub.add_parser(

@@ -32,15 +32,21 @@ The score of (user u, item i) is the inner product ``U[u] . V[i]``. int8 rows
 are symmetric per-row quantised: ``V[i] ~= q[i] * scale[i]`` with
 ``scale[i] = max_j |V[i, j]| / 127``. Writes are atomic (temp folder +
 rename); :func:`load_export` verifies every sha256, the row/id alignment and
-finiteness, and refuses a tampered, truncated or inconsistent export.
+finiteness, and refuses a tampered, truncated or inconsistent export: every
+file in the folder must be listed in ``files`` with its sha256 (names are
+relative, inside the folder: no ``..``, no absolute path, at most the
+``index/`` subfolder), every file the manifest refers to (FAISS indexes) must
+be one of them, ``dim`` / ``n_users`` / ``n_items`` must match the arrays, and
+an export without users or items is refused.
 """
 
 from __future__ import annotations
 
 import datetime as _dt
 import os
+import zipfile
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 import numpy as np
@@ -49,7 +55,7 @@ import scipy.sparse as sp
 
 from gnnrec import __version__
 from gnnrec.errors import GnnrecError
-from gnnrec.utils.files import atomic_dir, read_json, sha256_file, write_json
+from gnnrec.utils.files import atomic_dir, read_json_object, sha256_file, write_json
 
 FORMAT = "gnnrec-export/1"
 DTYPES = ("float32", "float16", "int8")
@@ -115,9 +121,12 @@ class Export:
 
 
 def check_embeddings(ids: list[str], emb: np.ndarray, what: str) -> None:
-    """Rows must match ids, be 2-D and finite; ids must be unique."""
+    """Rows must match ids, be 2-D, non-empty and finite; ids must be unique."""
     if emb.ndim != 2:
         raise ExportError(f"{what} embeddings must be 2-D (rows x dim), got shape {emb.shape}")
+    if emb.shape[0] == 0 or emb.shape[1] == 0:
+        raise ExportError(f"the export has no {what}s (embeddings of shape {emb.shape}): nothing can be "
+                          f"served or evaluated; export a trained model with at least one {what}")
     if len(ids) != emb.shape[0]:
         raise ExportError(f"{what}_ids has {len(ids)} ids but {what}_embeddings has "
                           f"{emb.shape[0]} rows; they must be row-aligned")
@@ -244,13 +253,41 @@ def _read_ids(path: Path) -> list[str]:
     return path.read_text(encoding="utf-8").splitlines()
 
 
+def _check_name(name: Any, mpath: Path) -> str:
+    """A file name of the manifest: relative, inside the export (at most ``index/<file>``)."""
+    parts = PurePosixPath(name).parts if isinstance(name, str) else ()
+    ok = (isinstance(name, str) and name and "\\" not in name and "\x00" not in name
+          and not PurePosixPath(name).is_absolute() and ".." not in parts and "." not in parts
+          and (len(parts) == 1 or (len(parts) == 2 and parts[0] == "index")))
+    if not ok:
+        raise ExportError(f"{mpath} names the file {name!r}, which is not a plain file name inside the "
+                          f"export (no '..', absolute path or subfolder other than index/); the manifest "
+                          f"was edited or forged: re-export it")
+    return name
+
+
 def verify_files(folder: Path, manifest: dict[str, Any]) -> None:
-    """Check every file listed in ``manifest['files']`` exists and matches its sha256."""
+    """Every file of the folder is listed in ``manifest['files']`` with a matching sha256, every
+    listed name stays inside the folder, and every file the manifest refers to is listed."""
     mpath = folder / "manifest.json"
     files = manifest.get("files")
     if not isinstance(files, dict) or not files:
         raise ExportError(f"{mpath} lists no file checksums; this export cannot be verified: "
                           f"re-export it with `gnnrec export`")
+    for name in files:
+        _check_name(name, mpath)
+    present = {p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file()}
+    unlisted = sorted(present - set(files) - {"manifest.json"})
+    if unlisted:
+        raise ExportError(f"{folder / unlisted[0]} is not listed in {mpath} ({len(unlisted)} unlisted "
+                          f"file(s)): an export holds only the files it lists; remove them or re-export")
+    faiss = (manifest.get("extras") or {}).get("faiss") if isinstance(manifest.get("extras"), dict) else None
+    for dom, info in ((faiss or {}).get("domains") or {}).items():
+        ref = info.get("file") if isinstance(info, dict) else None
+        if ref not in files:
+            raise ExportError(f"{mpath}: the FAISS index of domain {dom!r} is {ref!r}, which is not one of "
+                              f"the export's checksummed files; re-export it with --faiss")
+        _check_name(ref, mpath)
     for name, digest in files.items():
         p = folder / name
         if not p.is_file():
@@ -295,15 +332,17 @@ def load_export(folder: str | os.PathLike, verify: bool = True) -> Export:
     if missing:
         raise ExportError(f"{folder} is not a gnnrec export: missing {missing}; "
                           f"create one with `gnnrec export RUN_DIR --out {folder}`")
-    try:
-        manifest = read_json(mpath)
-    except ValueError as e:
-        raise ExportError(f"{mpath} is not valid JSON ({e}); re-export it") from None
+    manifest = read_json_object(mpath, ExportError, "re-export it with `gnnrec export`")
     if manifest.get("format") != FORMAT:
         raise ExportError(f"{mpath}: format {manifest.get('format')!r} is not {FORMAT!r}")
     if verify:
         verify_files(folder, manifest)
     user_emb, item_emb = _load_matrix(folder, "user"), _load_matrix(folder, "item")
+    for key, want in (("dim", item_emb.shape[1]), ("n_users", user_emb.shape[0]),
+                      ("n_items", item_emb.shape[0])):
+        if manifest.get(key) != want:
+            raise ExportError(f"{mpath}: {key} is {manifest.get(key)!r} but the arrays hold {want}; the "
+                              f"manifest and the files disagree: re-export it")
     items = None
     if (folder / "items.tsv").is_file():
         items = pd.read_csv(folder / "items.tsv", sep="\t", dtype=str, keep_default_na=False)
@@ -311,7 +350,7 @@ def load_export(folder: str | os.PathLike, verify: bool = True) -> Export:
     if (folder / "seen.npz").is_file():
         try:
             seen = sp.load_npz(folder / "seen.npz").tocsr()
-        except (ValueError, OSError, EOFError) as e:
+        except (ValueError, OSError, EOFError, KeyError, zipfile.BadZipFile) as e:
             raise ExportError(f"{folder / 'seen.npz'} is unreadable ({e}); re-export it") from None
     return Export(user_ids=_read_ids(folder / "user_ids.txt"),
                   item_ids=_read_ids(folder / "item_ids.txt"),

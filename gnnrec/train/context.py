@@ -14,7 +14,7 @@ from gnnrec.errors import GnnrecError
 from gnnrec.graph import Graph
 from gnnrec.models.base import ModelContext
 from gnnrec.models.registry import model_class
-from gnnrec.train.config import RunConfig
+from gnnrec.train.config import DEVICE, RunConfig
 
 log = logging.getLogger(__name__)
 
@@ -23,13 +23,19 @@ class RunError(GnnrecError, ValueError):
     """A run that cannot start or continue; the message says why and what to do."""
 
 
-def pick_device(spec: str) -> torch.device:
+def pick_device(spec: str, option: str = "device") -> torch.device:
     """``auto`` -> CUDA when available, else CPU; anything else as given (checked)."""
+    if not DEVICE.match(str(spec)):
+        raise RunError(f"{option} {spec!r} is not a device gnnrec runs on; use auto, cpu, cuda or "
+                       f"cuda:N")
     if spec == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     dev = torch.device(spec)
     if dev.type == "cuda" and not torch.cuda.is_available():
-        raise RunError(f"device {spec!r} requested but CUDA is not available; use device: auto or cpu")
+        raise RunError(f"{option} {spec!r} requested but this torch build has no usable CUDA "
+                       f"(torch {torch.__version__}); use auto or cpu")
+    if dev.type == "cuda" and dev.index is not None and dev.index >= torch.cuda.device_count():
+        raise RunError(f"{option} {spec!r}: there are only {torch.cuda.device_count()} CUDA devices")
     return dev
 
 
