@@ -30,13 +30,15 @@ def _device(name: str):
 def _evaluate(args: argparse.Namespace) -> int:
     from gnnrec.data.registry import load_dataset
     from gnnrec.eval import evaluate_export_many
-    from gnnrec.export.contract import load_export
+    from gnnrec.export.contract import as_cosine, load_export
     from gnnrec.utils.files import check_output_dir
 
     if args.out:
         check_output_dir(args.out, args.overwrite, own_files=("full", "sampled"))
     device = _device(args.device)
     export = load_export(args.export)
+    if args.score == "cosine":
+        export = as_cosine(export)
     ds = load_dataset(args.dataset)
     common = dict(split=args.split, seed=args.seed, batch_size=args.batch_size,
                   device=device, domains=args.domains, scenarios=args.scenarios,
@@ -67,6 +69,14 @@ def _baseline(args: argparse.Namespace) -> int:
     return 0
 
 
+# what `gnnrec evaluate --help` says a folder must hold (gnnrec.export.contract.PLAIN_HELP, without
+# importing numpy/pandas at startup)
+PLAIN_HELP = ("user_embeddings.npy and item_embeddings.npy (rows x dim .npy arrays) and user_ids.txt / "
+              "item_ids.txt (one id per line, row-aligned; the dataset's ids, per-domain item ids as "
+              "domain:id); optional items.tsv (item_id, domain[, title]) and seen.npz. A folder without "
+              "a gnnrec manifest is read with a warning that nothing is verified.")
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     """Add the ``evaluate`` and ``baseline`` subcommands."""
     p = sub.add_parser(
@@ -83,8 +93,11 @@ def register(sub: argparse._SubParsersAction) -> None:
                "  gnnrec baseline pop --dataset ml1m-cd --out runs/pop-ml1m\n"
                "  gnnrec evaluate runs/pop-ml1m --dataset ml1m-cd --out runs/pop-ml1m/eval\n"
                "  gnnrec evaluate EXPORT --dataset amazon-disencdr-sport_cloth --protocol both")
-    p.add_argument("export", help="export folder (user_embeddings.npy, item_embeddings.npy, "
-                                  "user_ids.txt, item_ids.txt, manifest.json)")
+    p.add_argument("export", help="a gnnrec export folder (verified), or any embedding folder: "
+                                  + PLAIN_HELP)
+    p.add_argument("--score", choices=("dot", "cosine"), default="dot",
+                   help="dot: the inner product (default); cosine: rows L2-normalised first "
+                        "(for embeddings trained with a cosine score)")
     p.add_argument("--dataset", required=True, help="registered dataset name or dataset folder")
     p.add_argument("--split", default="test", choices=("valid", "test"))
     p.add_argument("--ks", type=_ks, default=(10, 20, 50), help="cut-offs, e.g. 10,20,50")

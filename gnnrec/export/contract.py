@@ -43,6 +43,7 @@ an export without users or items is refused.
 from __future__ import annotations
 
 import datetime as _dt
+import logging
 import os
 import zipfile
 from dataclasses import dataclass, field
@@ -56,6 +57,8 @@ import scipy.sparse as sp
 from gnnrec import __version__
 from gnnrec.errors import GnnrecError
 from gnnrec.utils.files import atomic_dir, read_json_object, sha256_file, write_json
+
+log = logging.getLogger(__name__)
 
 FORMAT = "gnnrec-export/1"
 DTYPES = ("float32", "float16", "int8")
@@ -298,12 +301,14 @@ def verify_files(folder: Path, manifest: dict[str, Any]) -> None:
                               f"or truncated after export; re-export it")
 
 
-def _load_matrix(folder: Path, what: str) -> np.ndarray:
+def _load_matrix(folder: Path, what: str, plain: bool = False) -> np.ndarray:
     path = folder / f"{what}_embeddings.npy"
     try:
         arr = np.load(path, allow_pickle=False)
     except (ValueError, OSError, EOFError) as e:
         raise ExportError(f"{path} is not a readable .npy array ({e}); re-export it") from None
+    if plain and arr.dtype == np.float64:
+        arr = arr.astype(np.float32)
     scale = None
     if arr.dtype == np.int8:
         spath = folder / f"{what}_scales.npy"
@@ -317,24 +322,69 @@ def _load_matrix(folder: Path, what: str) -> np.ndarray:
     return dequantize(arr, scale)
 
 
+PLAIN_FILES = ("user_embeddings.npy", "item_embeddings.npy", "user_ids.txt", "item_ids.txt")
+PLAIN_HELP = ("an embedding folder holds user_embeddings.npy (n_users x dim) and item_embeddings.npy "
+              "(n_items x dim), float32/float16/float64 .npy arrays, and user_ids.txt / item_ids.txt "
+              "(one id per line, row-aligned, the dataset's ids; per-domain item ids as domain:id); "
+              "optional: items.tsv (item_id, domain[, title]) and seen.npz (train positives). "
+              "score(u, i) = user row . item row")
+
+
+def load_plain(folder: str | os.PathLike) -> Export:
+    """An embedding folder written by another system (:data:`PLAIN_HELP`): loaded, not verified."""
+    folder = Path(folder)
+    missing = [f for f in PLAIN_FILES if not (folder / f).is_file()]
+    if missing:
+        raise ExportError(f"{folder} is neither a gnnrec export nor a plain embedding folder: missing "
+                          f"{missing}; {PLAIN_HELP}")
+    log.warning("%s: a plain embedding folder without a gnnrec manifest: nothing is verified; "
+                "score = inner product", folder)
+    user_emb, item_emb = _load_matrix(folder, "user", plain=True), _load_matrix(folder, "item", plain=True)
+    items = None
+    if (folder / "items.tsv").is_file():
+        items = pd.read_csv(folder / "items.tsv", sep="\t", dtype=str, keep_default_na=False)
+        if not {"item_id", "domain"} <= set(items.columns):
+            raise ExportError(f"{folder / 'items.tsv'} needs the columns item_id and domain, has "
+                              f"{list(items.columns)}")
+        if "title" not in items:
+            items["title"] = ""
+        items = items.loc[:, ["item_id", "domain", "title"]]
+    return Export(user_ids=_read_ids(folder / "user_ids.txt"), item_ids=_read_ids(folder / "item_ids.txt"),
+                  user_emb=user_emb, item_emb=item_emb, items=items, seen=_load_seen(folder),
+                  manifest={"model": folder.name, "plain": True, "score": "dot"})
+
+
+def as_cosine(exp: Export) -> Export:
+    """``exp`` with L2-normalised user and item rows: the inner product becomes the cosine
+    (``--score cosine``, for embeddings trained that way; zero rows stay zero)."""
+    def unit(x: np.ndarray) -> np.ndarray:
+        n = np.linalg.norm(x, axis=1, keepdims=True)
+        return (x / np.where(n > 0, n, 1.0)).astype(np.float32)
+    return Export(exp.user_ids, exp.item_ids, unit(exp.user_emb), unit(exp.item_emb), exp.items,
+                  exp.seen, {**exp.manifest, "score": "cosine"})
+
+
 def load_export(folder: str | os.PathLike, verify: bool = True) -> Export:
-    """Load and verify an export folder (see module docstring).
+    """Load and verify an export folder (see module docstring); a folder without a gnnrec manifest
+    is read as a plain embedding folder (:func:`load_plain`, nothing verified).
 
     ``verify=False`` skips the sha256 checks (not the shape/alignment checks).
     """
     folder = Path(folder)
     mpath = folder / "manifest.json"
     if not folder.is_dir():
-        raise ExportError(f"{folder}: no such export folder")
-    required = ["manifest.json", "user_embeddings.npy", "item_embeddings.npy",
-                "user_ids.txt", "item_ids.txt"]
-    missing = [f for f in required if not (folder / f).is_file()]
-    if missing:
-        raise ExportError(f"{folder} is not a gnnrec export: missing {missing}; "
-                          f"create one with `gnnrec export RUN_DIR --out {folder}`")
+        raise ExportError(f"{folder}: no such export folder; {PLAIN_HELP}")
+    if not mpath.is_file():
+        return load_plain(folder)
     manifest = read_json_object(mpath, ExportError, "re-export it with `gnnrec export`")
+    if not str(manifest.get("format") or "").startswith("gnnrec-export/"):
+        return load_plain(folder)                # another system's manifest
     if manifest.get("format") != FORMAT:
         raise ExportError(f"{mpath}: format {manifest.get('format')!r} is not {FORMAT!r}")
+    missing = [f for f in PLAIN_FILES if not (folder / f).is_file()]
+    if missing:
+        raise ExportError(f"{folder} is an incomplete gnnrec export: missing {missing}; "
+                          f"create it again with `gnnrec export RUN_DIR --out {folder}`")
     if verify:
         verify_files(folder, manifest)
     user_emb, item_emb = _load_matrix(folder, "user"), _load_matrix(folder, "item")
@@ -346,13 +396,16 @@ def load_export(folder: str | os.PathLike, verify: bool = True) -> Export:
     items = None
     if (folder / "items.tsv").is_file():
         items = pd.read_csv(folder / "items.tsv", sep="\t", dtype=str, keep_default_na=False)
-    seen = None
-    if (folder / "seen.npz").is_file():
-        try:
-            seen = sp.load_npz(folder / "seen.npz").tocsr()
-        except (ValueError, OSError, EOFError, KeyError, zipfile.BadZipFile) as e:
-            raise ExportError(f"{folder / 'seen.npz'} is unreadable ({e}); re-export it") from None
     return Export(user_ids=_read_ids(folder / "user_ids.txt"),
                   item_ids=_read_ids(folder / "item_ids.txt"),
                   user_emb=user_emb, item_emb=item_emb,
-                  items=items, seen=seen, manifest=manifest)
+                  items=items, seen=_load_seen(folder), manifest=manifest)
+
+
+def _load_seen(folder: Path) -> sp.csr_matrix | None:
+    if not (folder / "seen.npz").is_file():
+        return None
+    try:
+        return sp.load_npz(folder / "seen.npz").tocsr()
+    except (ValueError, OSError, EOFError, KeyError, zipfile.BadZipFile) as e:
+        raise ExportError(f"{folder / 'seen.npz'} is unreadable ({e}); re-export it") from None

@@ -70,15 +70,12 @@ from torch import nn
 from gnnrec.data.schema import Dataset
 from gnnrec.errors import GnnrecError
 from gnnrec.graph import Graph
+from gnnrec.models.config import ModelConfig
+
+__all__ = ["Batch", "Embeddings", "INIT_STD", "ModelConfig", "ModelContext", "Recommender", "gather",
+           "init_embedding"]
 
 INIT_STD = 0.1      # std of the normal initialisation of every ID embedding table
-
-
-@dataclass
-class ModelConfig:
-    """Base of every model's ``Config`` (the ``model:`` section of a run config)."""
-
-    name: str = ""   # registry name (gnnrec.models.registry)
 
 
 @dataclass

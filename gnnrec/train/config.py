@@ -32,7 +32,7 @@ from typing import Annotated, Any, Literal
 
 import yaml
 
-from gnnrec.models.base import ModelConfig
+from gnnrec.models.config import ModelConfig
 from gnnrec.models.registry import UnknownModelError, model_class
 from gnnrec.utils.config import ConfigError, Range, check_value, field_specs, fill
 

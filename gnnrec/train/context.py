@@ -45,7 +45,7 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def text_features(cfg: RunConfig, ds: Dataset, device: torch.device):
+def text_features(cfg: RunConfig, ds: Dataset, device: torch.device, progress: bool = True):
     """TextFeatures for the model when it needs/wants text, else None (errors when needed but absent)."""
     cls = model_class(cfg.model.name)
     if not (cls.needs_text or cls.wants_text):
@@ -58,7 +58,8 @@ def text_features(cfg: RunConfig, ds: Dataset, device: torch.device):
         return None
     from gnnrec.text import item_text_features
 
-    feats = item_text_features(ds, model=cfg.text.model, template=cfg.text.template, device=str(device))
+    feats = item_text_features(ds, model=cfg.text.model, template=cfg.text.template, device=str(device),
+                               progress=progress)
     if feats is None and cls.needs_text:
         raise RunError(f"model {cls.name!r} needs item text but no text features could be built "
                        f"for {ds.name!r}")

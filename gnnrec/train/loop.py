@@ -54,7 +54,7 @@ class RunLog:
 
 
 def evaluate_model(model: Recommender, ds: Dataset, cfg: RunConfig, split: str):
-    """:func:`gnnrec.eval.evaluate` of the model's embeddings on ``split`` (valid: no bootstrap CIs)."""
+    """:func:`gnnrec.eval.core` of the model's embeddings on ``split`` (valid: no bootstrap CIs)."""
     from gnnrec.eval import evaluate
 
     u, v = model.embeddings()

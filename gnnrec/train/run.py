@@ -257,7 +257,7 @@ def train_run(cfg: RunConfig, *, overwrite: bool = False, resume: bool = False,
     seed_everything(cfg.seed)
     ds = ds if ds is not None else load_dataset(cfg.dataset)
     if feats is None:
-        feats = text_features(cfg, ds, device)
+        feats = text_features(cfg, ds, device, progress)
     ctx = make_context(cfg, ds, device, feats)
     seed_everything(cfg.seed)
     model = build_model(ctx)
