@@ -12,6 +12,9 @@ An export folder holds::
     items.tsv             item_id, domain, title (title empty when unknown), row-aligned
     seen.npz              optional CSR (n_users, n_items) int8: the train positives,
                           so serving excludes seen items and knows item popularity
+    foldin_map.npy        optional (n_items, m) float32: the linear part of the user vectors
+                          (the cross-domain item map), folded in from a history exactly
+                          (:class:`gnnrec.export.foldin.FoldinMap`; manifest ``foldin.map``)
     index/<domain>.faiss  optional FAISS inner-product index per domain (row j of
                           the index = j-th item of that domain in items.tsv order)
     users.parquet, items.parquet
@@ -56,6 +59,7 @@ import scipy.sparse as sp
 
 from gnnrec import __version__
 from gnnrec.errors import GnnrecError
+from gnnrec.export.foldin import FoldinMap
 from gnnrec.utils.files import atomic_dir, read_json_object, sha256_file, write_json
 
 log = logging.getLogger(__name__)
@@ -87,6 +91,7 @@ class Export:
     items: pd.DataFrame | None = None          # item_id, domain, title
     seen: sp.csr_matrix | None = None          # (n_users, n_items) train positives
     manifest: dict[str, Any] = field(default_factory=dict)
+    foldin_map: FoldinMap | None = None        # the user vectors' linear part (gnnrec.export.foldin)
 
     def __post_init__(self) -> None:
         self.user_emb = np.asarray(self.user_emb)
@@ -104,6 +109,12 @@ class Export:
         if isinstance(ds_info, str):          # producers may give a name + a separate fingerprint
             self.manifest["dataset"] = {"name": ds_info,
                                         "fingerprint": self.manifest.pop("dataset_fingerprint", None)}
+        if self.foldin_map is not None and (
+                self.foldin_map.matrix.shape[0] != len(self.item_ids)
+                or self.foldin_map.k_model + self.foldin_map.matrix.shape[1] != self.user_emb.shape[1]):
+            raise ExportError(f"the fold-in map has shape {self.foldin_map.matrix.shape} and k_model "
+                              f"{self.foldin_map.k_model}; expected ({len(self.item_ids)}, dim - k_model) for "
+                              f"dim {self.user_emb.shape[1]}")
         if self.seen is not None and self.seen.shape != (len(self.user_ids), len(self.item_ids)):
             raise ExportError(f"seen matrix has shape {self.seen.shape}, expected "
                               f"(n_users, n_items) = ({len(self.user_ids)}, {len(self.item_ids)})")
@@ -222,6 +233,10 @@ def write_export(exp: Export, folder: str | os.PathLike, dtype: str = "float32",
         items.to_csv(tmp / "items.tsv", sep="\t", index=False)
         if exp.seen is not None:
             sp.save_npz(tmp / "seen.npz", exp.seen.tocsr().astype(np.int8))
+        foldin = dict(exp.manifest.get("foldin") or {})
+        if exp.foldin_map is not None:
+            np.save(tmp / "foldin_map.npy", np.asarray(exp.foldin_map.matrix, dtype=np.float32))
+            foldin["map"] = exp.foldin_map.describe()
         if faiss is not None:
             extras["faiss"] = _write_faiss(tmp, seen_view, faiss)
         if parquet:
@@ -236,6 +251,7 @@ def write_export(exp: Export, folder: str | os.PathLike, dtype: str = "float32",
             "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
             "gnnrec_version": __version__,
             **{k: v for k, v in exp.manifest.items() if k not in _RESERVED},
+            **({"foldin": foldin} if foldin else {}),
             "extras": extras,
             "files": files,
         }
@@ -399,7 +415,21 @@ def load_export(folder: str | os.PathLike, verify: bool = True) -> Export:
     return Export(user_ids=_read_ids(folder / "user_ids.txt"),
                   item_ids=_read_ids(folder / "item_ids.txt"),
                   user_emb=user_emb, item_emb=item_emb,
-                  items=items, seen=_load_seen(folder), manifest=manifest)
+                  items=items, seen=_load_seen(folder), manifest=manifest,
+                  foldin_map=_load_foldin_map(folder, manifest))
+
+
+def _load_foldin_map(folder: Path, manifest: dict[str, Any]) -> FoldinMap | None:
+    info = (manifest.get("foldin") or {}).get("map") if isinstance(manifest.get("foldin"), dict) else None
+    if not info:
+        return None
+    path = folder / "foldin_map.npy"
+    try:
+        matrix = np.load(path, allow_pickle=False)
+    except (ValueError, OSError, EOFError) as e:
+        raise ExportError(f"{path} is not a readable .npy array ({e}); re-export it") from None
+    return FoldinMap(matrix=matrix, k_model=int(info["k_model"]), scales=dict(info.get("scales", {})),
+                     blocks=list(info.get("blocks", [])))
 
 
 def _load_seen(folder: Path) -> sp.csr_matrix | None:

@@ -148,7 +148,8 @@ class Retriever:
         if history:
             rows, ignored = self._history_rows(history)
             if len(rows):
-                vec = foldin_vector(rows, self.exp.item_emb, self.foldin_rule, self.degrees)
+                vec = foldin_vector(rows, self.exp.item_emb, self.foldin_rule, self.degrees,
+                                    self.exp.foldin_map, self.item_domain)
                 items = self._top(block, vec, self.local[rows[self.item_domain[rows] == domain]], k)
                 return Recommendation("foldin", domain, k, items, user, ignored, len(rows),
                                       note=f"user vector folded in by rule {self.foldin_rule!r}")

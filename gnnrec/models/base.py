@@ -168,6 +168,11 @@ class Recommender(nn.Module):
         """Rows of ``Embeddings.users0`` holding the (user, domain) pairs; (B,) -> (B,)."""
         return users
 
+    def foldin_map(self) -> Any:
+        """The exact linear part of the user vectors as a function of a history
+        (:class:`gnnrec.export.foldin.FoldinMap`), carried by exports; None when there is none."""
+        return None
+
     # ---- sampled sub-graphs (supports_minibatch) ------------------------------------
     def prepare_sampled(self) -> None:
         """Build what :meth:`forward_sampled` needs; raise :class:`GnnrecError` when this

@@ -341,4 +341,4 @@ def export_model(model: Recommender, ds: Dataset, cfg: RunConfig | None = None) 
     return build_export(ds, u.detach().cpu().numpy().astype(np.float32),
                         v.detach().cpu().numpy().astype(np.float32), model=model.name,
                         config=cfg.to_dict() if cfg is not None else None,
-                        run=cfg.name if cfg is not None else None)
+                        run=cfg.name if cfg is not None else None, foldin_map=model.foldin_map())
