@@ -16,10 +16,11 @@ Subcommands (each prints a table; JSON lines go to ``--out``/results.jsonl):
   (so peak memory is its own). An epoch is ``ceil(train pairs / batch)`` steps;
   the time of ``--steps`` measured steps (after one warm-up step) is scaled up
   to the epoch (the step cost does not depend on the step index). Mode
-  ``full-steps`` is full-graph training whose batch grows with the graph
-  (``--epoch-steps`` steps per epoch, as ML-1M-CD's 31 steps of 16,384): with a
-  fixed batch every epoch costs (#steps ~ edges) x (one propagation ~ edges),
-  i.e. grows quadratically, while a fixed step count keeps it linear. Setups the
+  ``full`` is full-graph training with the schedule ``train.mode: auto`` picks
+  (at most 32 steps per epoch: gnnrec.train.steps.full_graph_schedule), mode
+  ``full-fixed`` the same at a fixed batch of ``--batch`` (every epoch costs
+  (#steps ~ edges) x (one propagation ~ edges), i.e. grows quadratically).
+  Setups the
   memory estimator says do not fit are reported as skipped with its reason.
   Writes ``scaling.png``/``scaling.svg``: log-log time per epoch vs edges with
   the fitted exponent per curve.
@@ -33,12 +34,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import resource
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -110,7 +109,8 @@ def cmd_minibatch(args: argparse.Namespace) -> None:
 
 
 # ---- scaling -------------------------------------------------------------------------
-SIZES = {1_000_000: (100_000, 40_000), 5_000_000: (400_000, 150_000), 20_000_000: (1_500_000, 500_000)}
+SIZES = {1_000_000: (60_000, 20_000), 5_000_000: (300_000, 100_000), 20_000_000: (1_200_000, 400_000)}
+DOMAINS = 3
 
 
 def _synth_folder(root: Path, edges: int, seed: int) -> Path:
@@ -120,105 +120,76 @@ def _synth_folder(root: Path, edges: int, seed: int) -> Path:
     folder = root / f"synth-{edges}"
     if not (folder / "manifest.json").is_file():
         t0 = time.perf_counter()
-        save_synthetic(folder, generate(SynthConfig(users=users, items=items, domains=2,
+        save_synthetic(folder, generate(SynthConfig(users=users, items=items, domains=DOMAINS,
                                                     edges=edges, seed=seed)))
         print(f"generated {edges} edges in {time.perf_counter() - t0:.0f}s -> {folder}", flush=True)
     return folder
 
 
 def _measure_one(args: argparse.Namespace) -> None:
-    """Child process: time ``--steps`` training steps of one (folder, model, mode)."""
+    """Child process: time ``--steps`` training steps of one (folder, model, mode) through the
+    training code itself (gnnrec.train.run.make_steps: the mode, batch and schedule that ``train``
+    picks; the loop's optimiser)."""
     import torch
 
     from gnnrec.data import load_dataset
     from gnnrec.data.synthetic import load_item_features
-    from gnnrec.graph.memory import device_budget, estimate
     from gnnrec.models.registry import build_model
     from gnnrec.train.config import resolve
     from gnnrec.train.context import make_context, pick_device, seed_everything
-    from gnnrec.train.minibatch import MiniBatchTrainer, graph_size
-    from gnnrec.train.trainer import Trainer
+    from gnnrec.train.optim import make_optimizer
+    from gnnrec.train.run import make_steps
 
-    if args.threads:
-        torch.set_num_threads(args.threads)
     ds = load_dataset(args.folder)
     feats = load_item_features(args.folder)
-    mode = "minibatch" if args.mode == "minibatch" else "full"
-    batch = math.ceil(len(ds.train) / args.epoch_steps) if args.mode == "full-steps" else args.batch
+    train: dict = {"mode": {"full": "auto", "full-fixed": "full"}.get(args.mode, args.mode),
+                   "fanouts": args.fanouts, "threads": args.threads}
+    if args.batch:
+        train["batch_size"] = args.batch
     cfg = resolve({"name": "scale", "dataset": str(args.folder), "seed": 0,
-                   "model": {"name": args.model, "dim": 64, "layers": args.layers},
-                   "train": {"batch_size": batch, "mode": mode, "fanouts": args.fanouts}})
+                   "model": {"name": args.model, "dim": 64, "layers": args.layers}, "train": train})
+    if args.threads:
+        torch.set_num_threads(args.threads)
     dev = pick_device("auto")
 
     class Feats:
         item = feats
 
     seed_everything(0)
-    model = build_model(make_context(cfg, ds, dev, Feats if args.model == "hgt" else None))
-    text = getattr(model, "text", None)
-    est = estimate(graph_size(model, ds, cfg, int(text.shape[1]) if text is not None else 0),
-                   device_budget(dev), mode)
+    ctx = make_context(cfg, ds, dev, Feats if args.model == "hgt" else None)
+    model = build_model(ctx)
     rec = {"edges": len(ds.train) + len(ds.valid) + len(ds.test), "train_edges": len(ds.train),
-           "model": args.model, "mode": args.mode, "batch": batch, "device": str(dev),
-           "threads": torch.get_num_threads(), "est_gib": round(
-               (est.full_bytes if mode == "full" else est.minibatch_bytes) / 2**30, 2)}
-    if (est.full_bytes if mode == "full" else est.minibatch_bytes) > est.budget_bytes:
-        print(json.dumps({**rec, "skipped": f"estimator: needs ~{rec['est_gib']} GiB > budget "
-                                            f"{est.budget_bytes / 2**30:.1f} GiB"}))
+           "users": ds.n_users, "items": ds.n_items, "domains": len(ds.domains),
+           "model": args.model, "mode": args.mode, "device": str(dev)}
+    steps, est = make_steps(model, ds, cfg, dev, ctx.graph)
+    rec.update(threads=torch.get_num_threads(), est_gib=round(
+        (est.full_bytes if est.mode == "full" else est.minibatch_bytes) / 2**30, 2))
+    if est.mode != ("minibatch" if args.mode == "minibatch" else "full"):
+        print(json.dumps({**rec, "skipped": est.reason}))
         return
-    run_dir = Path(tempfile.mkdtemp())
-    cls = MiniBatchTrainer if mode == "minibatch" else Trainer
-    trainer = cls(model, ds, cfg, run_dir, dev, progress=False)
-    opt = trainer._optimizer("main")            # the trainer's own (row-sparse Adam in mini-batch mode)
-    steps = math.ceil(len(ds.train) / batch)
-    times = _time_steps(trainer, opt, args.steps + 1, mode)
-    step_s = float(np.median([w for w, _ in times[1:]]))
-    step_cpu = float(np.median([c for _, c in times[1:]]))
-    epoch_s = step_s * steps
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
-    if dev.type == "cuda":
-        peak = torch.cuda.max_memory_allocated() / 2**30
-    print(json.dumps({**rec, "steps_per_epoch": steps, "step_s": round(step_s, 3),
-                      "epoch_s": round(epoch_s, 1), "edges_per_s": round(len(ds.train) / epoch_s),
-                      "step_cpu_s": round(step_cpu, 3), "epoch_cpu_s": round(step_cpu * steps, 1),
-                      "peak_gib": round(peak, 2)}))
-
-
-def _time_steps(trainer, opt, n: int, mode: str) -> list[tuple[float, float]]:
-    """(wall, CPU) seconds of ``n`` optimiser steps of ``trainer`` (its own batches).
-
-    With one thread, CPU seconds are what the step costs on an idle core; wall
-    seconds include waiting for the core on a shared machine.
-    """
-    import torch
-
-    from gnnrec.train.minibatch import MiniBatchTrainer
-
+    sched = steps.schedule
+    rec.update(batch=sched.batch, lr=sched.lr)
+    opt = make_optimizer(list(model.stage_parameters("main")), sched.lr,
+                         sparse=model.id_tables() if steps.sparse else [])
+    batches, n_steps = steps.epoch("main", 0, 1)
     times = []
-    gen = torch.Generator().manual_seed(0)
-    trainer.model.train()
-    if isinstance(trainer, MiniBatchTrainer):
-        its = [iter(ld) for ld in trainer.loaders]
-        for _ in range(n):
-            t0, c0 = time.perf_counter(), time.process_time()
-            parts = [(next(it).to(trainer.device), t) for it, t in zip(its, trainer.loader_types)]
-            loss, _ = trainer._step_loss(parts)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            times.append((time.perf_counter() - t0, time.process_time() - c0))
-        return times
-    order = trainer.pos.epoch_order(gen)
-    bs = int(trainer.t["batch_size"])
-    for s in range(n):
+    for _ in range(args.steps + 1):                  # the first is a warm-up
         t0, c0 = time.perf_counter(), time.process_time()
-        batch = trainer._batch(order[s * bs:(s + 1) * bs], gen)
-        loss = trainer._ranking_loss(batch)
+        loss, _ = steps.loss(model, next(batches))
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
         times.append((time.perf_counter() - t0, time.process_time() - c0))
-    return times
+    step_s = float(np.median([w for w, _ in times[1:]]))
+    step_cpu = float(np.median([c for _, c in times[1:]]))
+    epoch_s = step_s * n_steps
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+    if dev.type == "cuda":
+        peak = torch.cuda.max_memory_allocated() / 2**30
+    print(json.dumps({**rec, "steps_per_epoch": n_steps, "step_s": round(step_s, 3),
+                      "epoch_s": round(epoch_s, 1), "edges_per_s": round(len(ds.train) / epoch_s),
+                      "step_cpu_s": round(step_cpu, 3), "epoch_cpu_s": round(step_cpu * n_steps, 1),
+                      "peak_gib": round(peak, 2)}))
 
 
 def _fit_exponent(edges: list[float], secs: list[float]) -> float:
@@ -266,8 +237,7 @@ def cmd_scaling(args: argparse.Namespace) -> None:
             for mode in args.modes:
                 cmd = [sys.executable, __file__, "_one", "--folder", str(folder), "--model", model,
                        "--mode", mode, "--steps", str(args.steps),
-                       "--batch", str(args.mb_batch if mode == "minibatch" else args.batch),
-                       "--epoch-steps", str(args.epoch_steps),
+                       "--batch", str({"minibatch": args.mb_batch, "full-fixed": args.batch}.get(mode, 0)),
                        "--layers", str(3 if model != "hgt" else 2),
                        "--fanouts", *map(str, args.fanouts)]
                 if args.threads:
@@ -329,26 +299,22 @@ def main(argv: list[str] | None = None) -> None:
     p = sub.add_parser("scaling", parents=[common])
     p.add_argument("--sizes", type=int, nargs="+", default=[1_000_000, 5_000_000, 20_000_000])
     p.add_argument("--models", nargs="+", default=["cd-lightgcn", "hgt"])
-    p.add_argument("--modes", nargs="+", default=["full", "full-steps", "minibatch"],
-                   help="full: batch --batch; full-steps: --epoch-steps steps per epoch; minibatch")
+    p.add_argument("--modes", nargs="+", default=["full", "full-fixed", "minibatch"],
+                   help="full: the auto schedule; full-fixed: batch --batch; minibatch: --mb-batch")
     p.add_argument("--steps", type=int, default=3)
     p.add_argument("--batch", type=int, default=16384, help="full-graph batch (pairs per step)")
     p.add_argument("--mb-batch", type=int, default=2048,
                    help="mini-batch seeds per step (neighbourhoods grow with it: keep it small)")
     p.add_argument("--fanouts", type=int, nargs="+", default=[10, 5, 5])
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--epoch-steps", type=int, default=32,
-                   help="mode full-steps: full-graph batch = train pairs / this (fixed steps per epoch)")
     sub.add_parser("plot", parents=[common])                # table + plot of all scaling rows
     p = sub.add_parser("_one", parents=[common])          # internal: one scaling measurement
     p.add_argument("--folder", type=Path, required=True)
     p.add_argument("--model", required=True)
     p.add_argument("--mode", required=True)
     p.add_argument("--steps", type=int, default=3)
-    p.add_argument("--batch", type=int, default=16384)
+    p.add_argument("--batch", type=int, default=0, help="0: the config default")
     p.add_argument("--layers", type=int, default=3)
-    p.add_argument("--epoch-steps", type=int, default=32,
-                   help="mode full-steps: full-graph batch = train pairs / this (fixed steps per epoch)")
     p.add_argument("--fanouts", type=int, nargs="+", default=[10, 5, 5])
     args = ap.parse_args(argv)
     {"speed": cmd_speed, "minibatch": cmd_minibatch, "scaling": cmd_scaling, "plot": cmd_plot,

@@ -158,8 +158,11 @@ class SampledAdjacency:
                  layers: int) -> None:
         n = len(degree)
         sampled = torch.bincount(dst, minlength=n).float().clamp_min(1)
-        self.src, self.dst, self.hop, self.layers = src, dst, hop, layers
+        self.src, self.dst, self.hop, self.layers, self.n = src, dst, hop, layers, n
         self.val = (degree[dst] / degree[src].clamp_min(1)).sqrt() / sampled[dst]
+        self._by_dst = torch.argsort(dst, stable=True)        # CSR order of every layer's operator
+        self._by_src = torch.argsort(src, stable=True)        # ... and of its transpose
+        self._ops: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
 
     @classmethod
     def from_batch(cls, batch, node_types: Sequence[str], degree: torch.Tensor,
@@ -181,10 +184,41 @@ class SampledAdjacency:
                                                              device=ei.device))
         return cls(torch.cat(src), torch.cat(dst), torch.cat(hop), degree, layers)
 
+    def _csr(self, order: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor, max_hop: int) -> torch.Tensor:
+        """(n, n) CSR of the edges with hop <= ``max_hop``, ``order`` sorting them by ``rows``."""
+        e = order[self.hop[order] <= max_hop]
+        crow = torch.zeros(self.n + 1, dtype=torch.long, device=e.device)
+        crow[1:] = torch.cumsum(torch.bincount(rows[e], minlength=self.n), 0)
+        return torch.sparse_csr_tensor(crow, cols[e], self.val[e], (self.n, self.n), check_invariants=False)
+
+    def operator(self, layer: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """(A_l, A_l^T) of layer ``layer`` as CSR matrices (rows = dst, cols = src), built once."""
+        if layer not in self._ops:
+            h = self.layers - layer + 1
+            self._ops[layer] = (self._csr(self._by_dst, self.dst, self.src, h),
+                                self._csr(self._by_src, self.src, self.dst, h))
+        return self._ops[layer]
+
     def step(self, layer: int, x: torch.Tensor) -> torch.Tensor:
-        """Layer ``layer`` (1-based) of the propagation: (N, d) -> (N, d)."""
-        keep = (self.hop <= self.layers - layer + 1).nonzero(as_tuple=True)[0]
-        return torch.zeros_like(x).index_add(0, self.dst[keep], x[self.src[keep]] * self.val[keep, None])
+        """Layer ``layer`` (1-based) of the propagation: (N, d) -> (N, d), a sparse product
+        (``sum_src val x_src`` per dst) whose backward multiplies by the stored transpose."""
+        a, at = self.operator(layer)
+        if x.dtype != a.dtype:
+            x = x.to(a.dtype)
+        return _SpMMWithTranspose.apply(a, at, x)
+
+
+class _SpMMWithTranspose(torch.autograd.Function):
+    """``A @ X`` for a sparse CSR ``A`` whose transpose ``At`` is given (backward: ``At @ G``)."""
+
+    @staticmethod
+    def forward(ctx, adj: torch.Tensor, adj_t: torch.Tensor, x: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+        ctx.adj_t = adj_t
+        return _spmm(adj, x.contiguous())
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):  # type: ignore[override]
+        return None, None, _spmm(ctx.adj_t, grad.contiguous())
 
 
 def propagate(adj: torch.Tensor | SampledAdjacency, emb0: torch.Tensor, layers: int) -> torch.Tensor:

@@ -61,6 +61,7 @@ class GraphSize:
     text_dim: int = 0         # 0: no text features
     family: str = "lightgcn"  # the model's memory_family: lightgcn | hgt | mf
     fanouts: tuple[int, ...] = (10, 5, 5)
+    full_batch: int = 0       # full-graph batch when it differs (gnnrec.train.steps.full_graph_schedule)
 
     @property
     def nodes(self) -> int:
@@ -118,7 +119,8 @@ def estimate_parts(g: GraphSize) -> tuple[dict[str, int], dict[str, int]]:
         "train_index": g.edges * 8 * 3,                  # users/items/domains on device
     }
     adj = 0 if fam == "mf" else nnz * 12 + (g.nodes + 1) * 8
-    full = {**common, "adjacency": adj,
+    full = {**common, "batch": (g.full_batch or g.batch_size) * (2 + g.negatives) * g.dim * 4 * 4,
+            "adjacency": adj,
             "activations": _activations(fam, g.nodes, nnz, g.dim, g.layers)}
     seeds = g.batch_size * (2 + g.negatives)
     s_nodes, s_edges = sampled_size(seeds, g.fanouts[: g.layers], g.nodes, nnz)

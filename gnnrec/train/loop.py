@@ -116,7 +116,7 @@ def fit(model: Recommender, ds: Dataset, cfg: RunConfig, folder: Any, device: to
         params = list(model.stage_parameters(stage))
         if not params:
             raise RunError(f"model {model.name!r} has no trainable parameters in stage {stage!r}")
-        return make_optimizer(params, t.lr, sparse=sparse)
+        return make_optimizer(params, steps.schedule.lr, sparse=sparse)
 
     def ckpt(name: str) -> Path:
         return Path(folder.path) / "checkpoints" / f"{name}.safetensors"

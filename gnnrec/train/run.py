@@ -51,7 +51,7 @@ from gnnrec.train.config import RunConfig, dump_config, resolve
 from gnnrec.train.context import (RunError, make_context, pick_device, seed_everything, set_threads,
                                   text_features)
 from gnnrec.train.loop import RunLog, evaluate_model, fit, selection_score
-from gnnrec.train.steps import FullGraphSteps, SampledSteps
+from gnnrec.train.steps import FullGraphSteps, SampledSteps, full_graph_schedule
 from gnnrec.utils.files import atomic_write_text, writable_parent, write_json
 
 log = logging.getLogger(__name__)
@@ -195,7 +195,8 @@ def graph_size(model: Recommender, ds: Dataset, cfg: RunConfig, text_dim: int = 
     return GraphSize(users=ds.n_users, items=ds.n_items, edges=len(ds.train),
                      dim=int(getattr(model.cfg, "dim", 64)), layers=int(getattr(model.cfg, "layers", 0)),
                      batch_size=t.batch_size, negatives=t.negatives, text_dim=text_dim,
-                     family=model.memory_family, fanouts=tuple(t.fanouts))
+                     family=model.memory_family, fanouts=tuple(t.fanouts),
+                     full_batch=full_graph_schedule(cfg, len(ds.train)).batch)
 
 
 def _tune_threads(model: Recommender, ds: Dataset, cfg: RunConfig, device: torch.device) -> None:
@@ -240,9 +241,13 @@ def make_steps(model: Recommender, ds: Dataset, cfg: RunConfig, device: torch.de
                   minibatch_gib=round(est.minibatch_bytes / 2**30, 3),
                   budget_gib=round(est.budget_bytes / 2**30, 3), threads=torch.get_num_threads())
     shard = distributed.shard()
-    if est.mode == "minibatch":
-        return SampledSteps(model, ds, cfg, graph, device, shard), est
-    return FullGraphSteps(model, ds, cfg, device, shard), est
+    steps = (SampledSteps(model, ds, cfg, graph, device, shard) if est.mode == "minibatch"
+             else FullGraphSteps(model, ds, cfg, device, shard))
+    if steps.schedule.note:
+        log.info("schedule: %s", steps.schedule.note)
+    if log_event is not None:
+        log_event("schedule", batch=steps.schedule.batch, lr=steps.schedule.lr, note=steps.schedule.note)
+    return steps, est
 
 
 def train_run(cfg: RunConfig, *, overwrite: bool = False, resume: bool = False,

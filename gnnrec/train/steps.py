@@ -23,6 +23,19 @@ source for an epoch of step inputs and for each input's loss:
   tables get sparse gradients and a row-sparse Adam (:mod:`gnnrec.train.optim`),
   so a step costs O(rows it touches).
 
+**Schedule.** Full-graph steps cost one propagation over every edge each, so
+with a fixed batch an epoch costs (#steps ~ edges) x (one propagation ~
+edges): quadratic in the graph. When ``train.mode: auto`` resolves to
+full-graph, :func:`full_graph_schedule` caps an epoch at :data:`FULL_STEPS`
+steps -- the batch grows to ``ceil(train rows / FULL_STEPS)`` when the
+configured one would need more -- and rescales the learning rate by the
+square root of the batch ratio (the square-root rule for Adam, Malladi et al.
+2022, "On the SDEs and scaling rules for adaptive gradient algorithms"), so
+an epoch costs O(edges). Every shipped config is within the cap
+(ML-1M-CD: 31 steps of 16,384) but amazon-ao's flagship, which was selected at 38 steps
+and pins ``train.mode: full``; that mode keeps the configured batch
+and learning rate. The curve behind the rule: experiments/README.md (scale).
+
 Loss of a step: BPR or sampled softmax on the rows + ``reg`` times the L2 of
 their layer-0 rows / batch size. All randomness of epoch ``e`` of stage ``s``
 comes from generators seeded by (seed, s, e), so a resumed run replays exactly.
@@ -38,6 +51,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -52,6 +66,30 @@ from gnnrec.train.losses import bpr_loss, l2_penalty, softmax_loss
 from gnnrec.train.sampling import NegativeSampler, PositiveSampler
 
 USER = "user"
+FULL_STEPS = 32       # most full-graph steps per epoch that train.mode=auto schedules (module docstring)
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """The batch (positive rows per step) and Adam learning rate a run trains with."""
+
+    batch: int
+    lr: float
+    note: str = ""
+
+
+def full_graph_schedule(cfg: RunConfig, rows: int) -> Schedule:
+    """``train.batch_size``/``lr``, or, under ``train.mode: auto`` when that batch needs more than
+    :data:`FULL_STEPS` steps for ``rows`` train rows, batch ``ceil(rows / FULL_STEPS)`` and the
+    learning rate times ``sqrt(batch / batch_size)`` (module docstring)."""
+    t = cfg.train
+    grown = math.ceil(rows / FULL_STEPS)
+    if t.mode != "auto" or grown <= t.batch_size:
+        return Schedule(t.batch_size, t.lr)
+    lr = t.lr * math.sqrt(grown / t.batch_size)
+    return Schedule(grown, lr, f"{rows} train rows: batch {t.batch_size} -> {grown} ({FULL_STEPS} full-graph "
+                               f"steps per epoch), lr {t.lr:g} -> {lr:.4g} (square-root rule); "
+                               f"train.mode=full keeps the configured batch")
 
 
 def epoch_generator(seed: int, stage: int, epoch: int, device: torch.device) -> torch.Generator:
@@ -83,6 +121,7 @@ class FullGraphSteps:
                  shard: tuple[int, int] = (0, 1)) -> None:
         self.model, self.cfg, self.device, self.shard = model, cfg, device, shard
         self.pos = PositiveSampler(ds, device)
+        self.schedule = full_graph_schedule(cfg, len(self.pos.users))
         self.neg = NegativeSampler(ds, device)
         self.amp = cfg.train.amp and device.type == "cuda"
         self.cold_sim: ColdStartSimulator | None = None
@@ -104,7 +143,7 @@ class FullGraphSteps:
         if custom is not None:
             return self._restoring(custom), None
         order = self.pos.epoch_order(gen)
-        bs = self.cfg.train.batch_size
+        bs = self.schedule.batch
         steps = math.ceil(len(order) / bs)
         return self._restoring(self._batch(order[i * bs:(i + 1) * bs], gen) for i in range(steps)), steps
 
@@ -157,6 +196,7 @@ class SampledSteps:
                               f"train it with train.mode=full")
         model.prepare_sampled()
         self.model, self.cfg, self.device = model, cfg, device
+        self.schedule = Schedule(t.batch_size, t.lr)
         self.neg = NegativeSampler(ds, device)
         rank, world = shard
         self.sparse = world == 1                 # DDP all-reduces dense gradients only
