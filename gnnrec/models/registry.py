@@ -23,6 +23,7 @@ MODELS: dict[str, str] = {
     "hgt": "gnnrec.models.hgt:HGT",
     "emcdr": "gnnrec.models.emcdr:EMCDR",
     "bitgcf": "gnnrec.models.bitgcf:BiTGCF",
+    "disencdr": "gnnrec.models.disencdr:DisenCDR",
     "text-only": "gnnrec.models.text_only:TextOnly",
     "lightgcn-text": "gnnrec.models.lightgcn:LightGCNText",
 }
