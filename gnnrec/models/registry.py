@@ -24,6 +24,7 @@ MODELS: dict[str, str] = {
     "emcdr": "gnnrec.models.emcdr:EMCDR",
     "bitgcf": "gnnrec.models.bitgcf:BiTGCF",
     "disencdr": "gnnrec.models.disencdr:DisenCDR",
+    "cdrib": "gnnrec.models.cdrib:CDRIB",
     "text-only": "gnnrec.models.text_only:TextOnly",
     "lightgcn-text": "gnnrec.models.lightgcn:LightGCNText",
 }

@@ -301,6 +301,10 @@ def test_disencdr_matches_official(tmp_path, monkeypatch, noise):
             theirs = tr.reconstruct_graph(ob, sG.UV, sG.VU, tG.UV, tG.VU, None, None, epoch)
             tape.reset()
             diffs[f"loss phase {phase}"] = report(f"disencdr ({noise} noise) loss, epoch {epoch}", ours, theirs)
+        m.rate.fill_(0.5)                                       # control: another rate changes the loss
+        assert abs(float(m.batch_loss("main", ours_b)) - theirs) > 1e-4
+        m.rate.fill_(rate)
+        tape.reset()
         monkeypatch.undo()
         tr.model.eval()
         tr.evaluate_embedding(sG.UV, sG.VU, tG.UV, tG.VU)
@@ -322,3 +326,114 @@ def test_disencdr_fixes_differ_from_the_official_bugs(tmp_path):
     b = m.encode()[2]
     assert not torch.allclose(a, b)
     assert not torch.allclose(m.rate, m.rate[0].expand_as(m.rate))         # per-user lam_u
+
+
+# ------------------------------------------------------------------------------------ CDRIB
+def _cdrib_setup(tmp_path: Path, d: int = 8, layers: int = 3):
+    """CDRIB layout: overlapping users 0..C-1 (ids aligned), user 5 cold in s, 6 and 7 cold in t,
+    users 8, 9 outside the overlap (in both files so that both user tables have 10 rows)."""
+    rng = np.random.default_rng(11)
+    C, U, NS, NT = 8, 10, 7, 6
+    cold_s, cold_t = {5}, {6, 7}
+    src_all = random_rows(rng, list(range(U)), NS, 2, 3)
+    tgt_all = random_rows(rng, list(range(U)), NT, 2, 3)
+    src = [(u, i) for u, i in src_all if u not in cold_s]
+    tgt = [(u, i) for u, i in tgt_all if u not in cold_t]
+    for rows, n in ((src, NS), (tgt, NT)):                  # every item and the last user in train
+        assert {i for _, i in rows} == set(range(n)) and max(u for u, _ in rows) == U - 1
+    held_s = [(u, i) for u, i in src_all if u in cold_s]
+    held_t = [(u, i) for u, i in tgt_all if u in cold_t]
+    for name, tr, held in (("xa_yb", src, held_s), ("yb_xa", tgt, held_t)):
+        write(tmp_path / f"dataset/{name}/train.txt", [(u, i, 1) for u, i in tr])
+    ds = two_domain_dataset(U, (NS, NT), [src, tgt], [held_s, held_t], cold=(cold_s, cold_t))
+    shared = min(min(u for u, _ in held_s), min(u for u, _ in held_t)) + 1      # official: 6
+    opt = dict(model="CDRIB", feature_dim=d, hidden_dim=d, GNN=layers, dropout=0.0, optim="adam", lr=0.0,
+               weight_decay=0.0, leakey=0.1, cuda=False, beta=1.5, margin=0.3, bce=False, user_batch_size=4,
+               shared_user=shared, source_shared_user=max(u for u, _ in held_s) + 1,
+               target_shared_user=max(u for u, _ in held_t) + 1, source_user_num=U, target_user_num=U,
+               source_item_num=NS, target_item_num=NT)
+    return ds, opt, src, tgt
+
+
+def official_cdrib_weights(P: dict, layers: int) -> dict[str, torch.Tensor]:
+    out: dict[str, torch.Tensor] = {
+        "user0": torch.cat([P["source_user_embedding.weight"], P["target_user_embedding.weight"]]),
+        "item0": torch.cat([P["source_item_embedding.weight"], P["target_item_embedding.weight"]])}
+    map_vbge(out, "enc.0", P, "source_GNN", layers)
+    map_vbge(out, "enc.1", P, "target_GNN", layers)
+    for k in (0, 2, 4):
+        out[f"critic.{k}.weight"] = P[f"discri.{k}.weight"]
+        out[f"critic.{k}.bias"] = P[f"discri.{k}.bias"]
+    return out
+
+
+def cdrib_official_semantics(m, opt: dict) -> None:
+    """The official id ranges instead of gnnrec's bridge users: rows of users < shared_user are
+    reconstructed cross-domain only, the others in-domain; source (target) scores of users below
+    source_shared_user (target_shared_user) come from the other encoder; the critic draws
+    positives from range(shared_user) and negatives from every id."""
+    ids = torch.arange(m.n_users)
+    k = opt["shared_user"]
+    m.own_rows.copy_((ids >= k).expand(2, -1))
+    m.cross_rows.copy_((ids < k).expand(2, -1))
+    m.eval_cross.copy_(torch.stack([ids < opt["source_shared_user"], ids < opt["target_shared_user"]]))
+    m.bridge = torch.arange(k)
+    m.pool_0 = torch.arange(opt["source_user_num"])
+    m.pool_1 = torch.arange(opt["target_user_num"])
+
+
+@pytest.mark.parametrize("noise,critic", [("zero", "hinge"), ("drawn", "hinge"), ("drawn", "bce")])
+def test_cdrib_matches_official(tmp_path, monkeypatch, noise, critic):
+    from gnnrec.models.base import Batch
+
+    ds, opt, src, tgt = _cdrib_setup(tmp_path)
+    opt["bce"] = critic == "bce"
+    U, NS, NT, d, L = ds.n_users, 7, 6, opt["feature_dim"], opt["GNN"]
+    with official("cdrib"):
+        from model.trainer import CrossTrainer
+        from utils.GraphMaker import GraphMaker
+
+        torch.manual_seed(2)
+        sG = GraphMaker(dict(opt), str(tmp_path / "dataset/xa_yb/train.txt"))
+        tG = GraphMaker(dict(opt), str(tmp_path / "dataset/yb_xa/train.txt"))
+        tr = CrossTrainer(opt)
+        P = {k: v.detach().clone() for k, v in tr.model.state_dict().items()}
+        m = gnnrec_model(ds, "cdrib", dim=d, layers=L, dropout=0.0, beta=1.5, margin=0.3, critic=critic,
+                         critic_users=4, in_domain=False, l2=0.0,
+                         prior_std=math.exp(0.1 + 0.9 * F.softplus(torch.tensor(0.4)).item()))   # official 2.5136
+        copy_into(m, official_cdrib_weights(P, L))
+        cdrib_official_semantics(m, opt)
+        # official draws: src item, src user, tgt item, tgt user
+        tape = NoiseTape([(NS, d), (U, d), (NT, d), (U, d)], zero=noise == "zero")
+        rp = torch.randperm
+
+        def perm(n, **kw):
+            return rp(n, generator=torch.Generator().manual_seed(n))
+
+        monkeypatch.setattr(torch, "randn", tape)
+        monkeypatch.setattr(torch, "randperm", perm)
+        monkeypatch.setattr(m, "_noise", lambda like: tape(tuple(like.shape)))
+        monkeypatch.setattr(m, "_perm", perm)
+        rng = np.random.default_rng(4)
+        su, sp = torch.tensor([u for u, _ in src]), torch.tensor([i for _, i in src])
+        tu, tp = torch.tensor([u for u, _ in tgt]), torch.tensor([i for _, i in tgt])
+        sn, tn = torch.tensor(rng.integers(0, NS, len(su))), torch.tensor(rng.integers(0, NT, len(tu)))
+        ours_b = Batch(users=torch.cat([su, tu]), pos=torch.cat([sp, tp + NS]),
+                       neg=torch.cat([sn, tn + NS])[:, None],
+                       domain=torch.cat([torch.zeros(len(su), dtype=torch.long),
+                                         torch.ones(len(tu), dtype=torch.long)]))
+        m.train()
+        ours = float(m.batch_loss("main", ours_b))
+        tape.reset()
+        theirs = tr.reconstruct_graph([su, sp, sn, tu, tp, tn], sG.UV, sG.VU, tG.UV, tG.VU)
+        report(f"cdrib ({noise} noise, {critic}) loss", ours, theirs)
+        m.cfg.prior_std = 1.0                                  # control: the gnnrec prior differs
+        tape.reset()
+        assert abs(float(m.batch_loss("main", ours_b)) - theirs) > 1e-3
+        monkeypatch.undo()
+        tr.model.eval()
+        tr.evaluate_embedding(sG.UV, sG.VU, tG.UV, tG.VU)
+        u, v = m.embeddings()
+        scores = u @ v.T
+        report("cdrib eval scores s", scores[:, :NS], tr.source_user @ tr.source_item.T)
+        report("cdrib eval scores t", scores[:, NS:], tr.target_user @ tr.target_item.T)
