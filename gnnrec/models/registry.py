@@ -25,6 +25,7 @@ MODELS: dict[str, str] = {
     "bitgcf": "gnnrec.models.bitgcf:BiTGCF",
     "disencdr": "gnnrec.models.disencdr:DisenCDR",
     "cdrib": "gnnrec.models.cdrib:CDRIB",
+    "unicdr": "gnnrec.models.unicdr:UniCDR",
     "text-only": "gnnrec.models.text_only:TextOnly",
     "lightgcn-text": "gnnrec.models.lightgcn:LightGCNText",
 }

@@ -437,3 +437,117 @@ def test_cdrib_matches_official(tmp_path, monkeypatch, noise, critic):
         scores = u @ v.T
         report("cdrib eval scores s", scores[:, :NS], tr.source_user @ tr.source_item.T)
         report("cdrib eval scores t", scores[:, NS:], tr.target_user @ tr.target_item.T)
+
+
+# ------------------------------------------------------------------------------------ UniCDR
+def official_unicdr_weights(P: dict, n_dom: int, aggregator: str) -> dict[str, torch.Tensor]:
+    out = {"user_spec": torch.cat([P[f"specific_user_emb_list.{k}.weight"] for k in range(n_dom)]),
+           "user_share": P["share_user_embedding.weight"],
+           "item0": torch.cat([P[f"specific_item_emb_list.{k}.weight"][1:] for k in range(n_dom)])}
+    for k in range(n_dom + 1):
+        out[f"aggs.{k}.W_agg.weight"] = P[f"agg_list.{k}.W_agg.weight"]
+        if aggregator == "user_attention":
+            out[f"aggs.{k}.W_att.weight"] = P[f"agg_list.{k}.W_att.0.weight"]
+            out[f"aggs.{k}.W_att.bias"] = P[f"agg_list.{k}.W_att.0.bias"]
+    for k in range(n_dom):
+        out[f"critics.{k}.weight"] = P[f"dis_list.{k}.weight"]
+        out[f"critics.{k}.bias"] = P[f"dis_list.{k}.bias"]
+    return out
+
+
+def _padded(rng, n: int, n_items: int) -> list[int]:
+    """A random official context row: up to ``n`` distinct items as raw id + 1, then 0 = padding."""
+    row = [int(x) + 1 for x in rng.choice(n_items, size=min(int(rng.integers(0, n + 1)), n_items), replace=False)]
+    return row + [0] * (n - len(row))
+
+
+def _unicdr_contexts(rng, B: int, n: int, n_items: tuple[int, int], k: int, own_in_global: bool):
+    """Official-format contexts of B rows of domain k: ctx (B, n) and gctx (B, 2, n); the global
+    context's domain-k slots are padding unless ``own_in_global`` (training masks them)."""
+    ctx = torch.tensor([_padded(rng, n, n_items[k]) for _ in range(B)])
+    g = torch.tensor([[_padded(rng, n, n_items[j]) if (j != k or own_in_global) else [0] * n
+                       for j in range(2)] for _ in range(B)])
+    return ctx, g
+
+
+def _to_gnnrec(ctx: torch.Tensor, off: int) -> tuple[torch.Tensor, torch.Tensor]:
+    mask = ctx > 0
+    return torch.where(mask, ctx - 1 + off, torch.zeros_like(ctx)), mask
+
+
+@pytest.mark.parametrize("aggregator", ["user_attention", "mean"])
+def test_unicdr_matches_official(tmp_path, monkeypatch, aggregator):
+    U, NS, NT, d, n_neg, maxlen, B = 9, 7, 6, 8, 3, 4, 6
+    rng = np.random.default_rng(2)
+    src = random_rows(rng, list(range(U)), NS, 2, 4)
+    tgt = random_rows(rng, list(range(U)), NT, 2, 4)
+    ds = two_domain_dataset(U, (NS, NT), [src, tgt], [[(0, 0)], [(1, 0)]])
+    off = [0, NS]
+    opt = dict(model="UniCDR", task="dual-user-intra", num_domains=2, aggregator=aggregator, lambda_a=0.5,
+               latent_dim=d, dropout=0.0, user_max=[U, U], item_max=[NS, NT], cuda=False, lambda_loss=0.4,
+               optim="adam", lr=0.0, weight_decay=0.0)
+    with official("unicdr"):
+        from model.trainer import CrossTrainer
+
+        torch.manual_seed(3)
+        tr = CrossTrainer(opt)
+        P = {k: v.detach().clone() for k, v in tr.model.state_dict().items()}
+        m = gnnrec_model(ds, "unicdr", dim=d, aggregator=aggregator, lambda_a=0.5, lambda_loss=0.4, dropout=0.0,
+                         maxlen=maxlen, l2=0.0)
+        copy_into(m, official_unicdr_weights(P, 2, aggregator))
+        for agg in m.aggs:
+            agg.official_softmax = True                    # official masked softmax (padding logit 0)
+        monkeypatch.setattr(torch, "randint", lambda lo, hi, size, **kw: torch.ones(size, dtype=torch.long))
+        monkeypatch.setattr(m, "_shift", lambda b: 1)
+        m.train()
+        tr.model.train()
+        tr.model.item_embedding_select()
+        ours_total, theirs_total = 0.0, 0.0
+        for k, n_it in enumerate((NS, NT)):
+            users = torch.tensor(rng.integers(0, U, B))
+            pos = torch.tensor(rng.integers(0, n_it, B)) + 1
+            neg = torch.tensor(rng.integers(0, n_it, (B, n_neg))) + 1
+            ctx, g = _unicdr_contexts(rng, B, maxlen, (NS, NT), k, own_in_global=False)
+            ones = torch.ones(ctx.shape)
+            theirs = tr.reconstruct_graph(k, (users, pos, neg, ctx, ones, g, torch.ones(g.shape)))
+            c, cm = _to_gnnrec(ctx, off[k])
+            gs = [_to_gnnrec(g[:, j], off[j]) for j in range(2)]
+            ours = m.domain_loss(k, users, pos - 1 + off[k], neg - 1 + off[k], c, cm,
+                                 torch.cat([x[0] for x in gs], 1), torch.cat([x[1] for x in gs], 1))
+            report(f"unicdr {aggregator} loss domain {k}", float(ours), float(theirs))
+            ours_total, theirs_total = ours_total + float(ours), theirs_total + float(theirs)
+        report(f"unicdr {aggregator} loss (sum over domains)", ours_total, theirs_total)
+        monkeypatch.setattr(m, "_shift", lambda b: 2)          # control: another critic shift differs
+        other = m.domain_loss(k, users, pos - 1 + off[k], neg - 1 + off[k], c, cm,
+                              torch.cat([x[0] for x in gs], 1), torch.cat([x[1] for x in gs], 1))
+        assert abs(float(other) - float(theirs)) > 1e-5
+        monkeypatch.undo()
+        # evaluation: contexts of up to 50 items, own domain included in the shared context; some users
+        # have an all-padded own context (the cold-user case)
+        m.eval()
+        tr.model.eval()
+        tr.model.item_embedding_select()
+        for k, n_it in enumerate((NS, NT)):
+            users = torch.arange(U)
+            items = torch.stack([torch.randperm(n_it)[:4] for _ in range(U)]) + 1
+            ctx, g = _unicdr_contexts(rng, U, 6, (NS, NT), k, own_in_global=True)
+            ctx[:2] = 0
+            with torch.no_grad():
+                theirs = tr.model.predict_dot(
+                    tr.model.forward_user(k, users, ctx, torch.ones(ctx.shape), g, torch.ones(g.shape)),
+                    tr.model.forward_item(k, items))
+                c, cm = _to_gnnrec(ctx, off[k])
+                gs = [_to_gnnrec(g[:, j], off[j]) for j in range(2)]
+                m.cfg.zero_cold_specific = False               # official: the ID row stays in spec
+                spec, share = m.user_parts(k, users, c, cm, torch.cat([x[0] for x in gs], 1),
+                                           torch.cat([x[1] for x in gs], 1))
+                ours = ((spec + share)[:, None, :] * m.item0[items - 1 + off[k]]).sum(-1)
+                report(f"unicdr {aggregator} eval scores domain {k}", ours, theirs)
+                if aggregator == "user_attention":             # control: the fixed softmax differs
+                    for agg in m.aggs:
+                        agg.official_softmax = False
+                    spec2, share2 = m.user_parts(k, users, c, cm, torch.cat([x[0] for x in gs], 1),
+                                                 torch.cat([x[1] for x in gs], 1))
+                    assert float((spec2 + share2 - spec - share).abs().max()) > 1e-4
+                    for agg in m.aggs:
+                        agg.official_softmax = True
