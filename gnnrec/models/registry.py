@@ -26,6 +26,7 @@ MODELS: dict[str, str] = {
     "disencdr": "gnnrec.models.disencdr:DisenCDR",
     "cdrib": "gnnrec.models.cdrib:CDRIB",
     "unicdr": "gnnrec.models.unicdr:UniCDR",
+    "ptupcdr": "gnnrec.models.ptupcdr:PTUPCDR",
     "text-only": "gnnrec.models.text_only:TextOnly",
     "lightgcn-text": "gnnrec.models.lightgcn:LightGCNText",
 }

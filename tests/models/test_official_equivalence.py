@@ -551,3 +551,66 @@ def test_unicdr_matches_official(tmp_path, monkeypatch, aggregator):
                     assert float((spec2 + share2 - spec - share).abs().max()) > 1e-4
                     for agg in m.aggs:
                         agg.official_softmax = True
+
+
+# ------------------------------------------------------------------------------------ PTUPCDR
+def test_ptupcdr_matches_official(tmp_path):
+    """Bridged scores of bridge users (the meta stage's predictions, ``train_meta``) and the exported
+    scores of target-cold users (``test_meta``); gnnrec's meta loss is BPR, the official one MSE on
+    ratings, so the loss is compared as the MSE of the same predictions."""
+    U, NS, NT, d, md = 10, 8, 6, 4, 6
+    rng = np.random.default_rng(9)
+    cold_t = {6, 7}                       # source rows only
+    only_s = U - 1                        # the only user with source item 0 (official padding id)
+    src, tgt = [], []
+    for u in range(U):
+        pool = np.arange(NS) if u == only_s else np.arange(1, NS)
+        src += [(u, int(i)) for i in rng.choice(pool, size=int(rng.integers(2, 5)), replace=False)]
+        if u not in cold_t and u != only_s:
+            tgt += [(u, int(i)) for i in rng.choice(NT, size=int(rng.integers(2, 4)), replace=False)]
+    src.append((only_s, 0))
+    held = [(u, int(rng.integers(0, NT))) for u in sorted(cold_t)]
+    ds = two_domain_dataset(U, (NS, NT), [src, tgt], [[], held], cold=(set(), cold_t))
+    with official("ptupcdr"):
+        from models import MFBasedModel
+
+        torch.manual_seed(4)
+        off = MFBasedModel(U, NS + NT, 2, d, md)
+        P = {k: v.detach().clone() for k, v in off.state_dict().items()}
+    m = gnnrec_model(ds, "ptupcdr", dim=d, meta_dim=md)
+    vals = {"user0": torch.cat([P["src_model.uid_embedding.weight"], P["tgt_model.uid_embedding.weight"]]),
+            "item0": torch.cat([P["src_model.iid_embedding.weight"][:NS],
+                                P["tgt_model.iid_embedding.weight"][NS:NS + NT]])}
+    for pair in ("0>1", "1>0"):
+        for k, v in P.items():
+            if k.startswith("meta_net."):
+                vals[f"metas.{pair}.{k[len('meta_net.'):]}"] = v
+    copy_into(m, vals)
+    m.eval()
+
+    def x_rows(users, items):
+        rows = []
+        for u, i in zip(users, items):
+            seq = [i_ for uu, i_ in src if uu == u][-20:]
+            rows.append([u, NS + i] + seq + [0] * (20 - len(seq)))
+        return torch.tensor(rows)
+
+    bridge = [u for u in range(U) if u not in cold_t and u != only_s]
+    users = [u for u in bridge for _ in range(NT)]
+    items = [i for _ in bridge for i in range(NT)]
+    X = x_rows(users, items)
+    y = torch.tensor(rng.integers(1, 6, len(users)), dtype=torch.float32)
+    with torch.no_grad():
+        theirs = off(X, "train_meta")
+        ours = (m.bridge(0, 1, torch.tensor(users)) * m.item0[NS + torch.tensor(items)]).sum(-1)
+    report("ptupcdr bridged scores (train_meta)", ours, theirs)
+    report("ptupcdr meta MSE", float(F.mse_loss(ours, y)), float(F.mse_loss(theirs, y)))
+    u_emb, v_emb = m.embeddings()
+    cold = sorted(cold_t)
+    Xc = x_rows([u for u in cold for _ in range(NT)], [i for _ in cold for i in range(NT)])
+    with torch.no_grad():
+        theirs_c = off(Xc, "test_meta").view(len(cold), NT)
+    report("ptupcdr exported scores of target-cold users (test_meta)", (u_emb @ v_emb.T)[cold][:, NS:], theirs_c)
+    warm = torch.tensor(bridge)                  # warm users keep their own target factors
+    torch.testing.assert_close((u_emb @ v_emb.T)[warm][:, NS:],
+                               P["tgt_model.uid_embedding.weight"][warm] @ P["tgt_model.iid_embedding.weight"][NS:NS + NT].T)
