@@ -102,7 +102,7 @@ class CDRIBConfig(ModelConfig):
     critic: Literal["hinge", "bce"] = "hinge"               # critic loss (official default hinge; --bce)
     critic_users: Annotated[int, Range(ge=1)] = 64          # bridge users per critic step (official user_batch_size 64)
     prior_std: Annotated[float, Range(gt=0)] = 1.0          # std of the N(0, s^2) prior (paper 1; official code 2.5136)
-    in_domain: bool = True                                  # bridge users also reconstruct in-domain (paper); False: official
+    in_domain: bool = True                                  # bridge users also reconstruct in-domain (False: official)
     l2: Annotated[float, Range(ge=0)] = 5e-4                # Adam-coupled L2 on all parameters (official weight_decay)
 
 

@@ -106,10 +106,10 @@ class DisenCDRConfig(ModelConfig):
     layers: Annotated[int, Range(ge=1)] = 2                  # VBGE layers per encoder (official --GNN 2)
     dropout: Annotated[float, Range(ge=0, lt=1)] = 0.3       # on every layer's inputs in training (official 0.3)
     beta: Annotated[float, Range(ge=0, le=1)] = 0.9          # weight of the shared-vs-domain KL terms (official 0.9)
-    warmup_epochs: Annotated[int, Range(ge=0)] = 9           # first epochs train the specific encoders only (official 9)
-    prior_std: Annotated[float, Range(gt=0)] = 1.0           # std of the N(0, s^2) prior (paper 1; official code 3.6036)
-    zero_cold_specific: bool = True                          # drop the specific part of users with no train item in a domain
-    l2: Annotated[float, Range(ge=0)] = 0.0                  # Adam-coupled L2 on all parameters (official: 5e-4 never applied)
+    warmup_epochs: Annotated[int, Range(ge=0)] = 9           # first epochs: specific encoders only (official 9)
+    prior_std: Annotated[float, Range(gt=0)] = 1.0           # std of the N(0, s^2) prior (paper 1; official 3.6036)
+    zero_cold_specific: bool = True                          # no specific part where a user has no train item
+    l2: Annotated[float, Range(ge=0)] = 0.0                  # Adam-coupled L2 on all parameters (official: 0 applied)
 
 
 def domain_graphs(ds, device: torch.device) -> list[DomainGraph]:

@@ -105,16 +105,16 @@ class UniCDRConfig(ModelConfig):
     """``model:`` keys of ``unicdr`` (defaults: the paper / official code)."""
 
     dim: Annotated[int, Range(ge=1)] = 128                       # embedding width d (official latent_dim 128)
-    aggregator: Literal["user_attention", "mean"] = "user_attention"   # context pooling (official README: user_attention)
+    aggregator: Literal["user_attention", "mean"] = "user_attention"   # context pooling (official README)
     lambda_a: Annotated[float, Range(ge=0, le=1)] = 0.5          # weight of the user ID row in agg (official 0.5)
     lambda_loss: Annotated[float, Range(ge=0, le=1)] = 0.4       # BCE weight; 1 - it weighs the critic (official 0.4)
-    dropout: Annotated[float, Range(ge=0, lt=1)] = 0.3           # on user parts, items, attention in training (official 0.3)
+    dropout: Annotated[float, Range(ge=0, lt=1)] = 0.3           # user parts, items, attention (official 0.3)
     maxlen: Annotated[int, Range(ge=1)] = 10                     # context items per domain in training (official 10)
-    mask_rate: Annotated[float, Range(ge=0, lt=1)] = 0.1         # share of a user's items masked from a context (official 0.1)
+    mask_rate: Annotated[float, Range(ge=0, lt=1)] = 0.1         # share of a user's items masked (official 0.1)
     eval_len: Annotated[int, Range(ge=1)] = 50                   # context items per domain in evaluation (official 50)
     eval_own_in_shared: bool = True                              # evaluation: shared part also sees domain k (official)
-    zero_cold_specific: bool = True                              # drop the specific part where a user has no train item
-    l2: Annotated[float, Range(ge=0)] = 1e-5                     # Adam-coupled L2 on all parameters (official weight_decay)
+    zero_cold_specific: bool = True                              # no specific part where a user has no train item
+    l2: Annotated[float, Range(ge=0)] = 1e-5                     # Adam-coupled L2 on all parameters (official 1e-5)
 
 
 class Aggregator(nn.Module):

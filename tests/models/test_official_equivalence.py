@@ -333,7 +333,7 @@ def _cdrib_setup(tmp_path: Path, d: int = 8, layers: int = 3):
     """CDRIB layout: overlapping users 0..C-1 (ids aligned), user 5 cold in s, 6 and 7 cold in t,
     users 8, 9 outside the overlap (in both files so that both user tables have 10 rows)."""
     rng = np.random.default_rng(11)
-    C, U, NS, NT = 8, 10, 7, 6
+    U, NS, NT = 10, 7, 6
     cold_s, cold_t = {5}, {6, 7}
     src_all = random_rows(rng, list(range(U)), NS, 2, 3)
     tgt_all = random_rows(rng, list(range(U)), NT, 2, 3)
@@ -343,7 +343,7 @@ def _cdrib_setup(tmp_path: Path, d: int = 8, layers: int = 3):
         assert {i for _, i in rows} == set(range(n)) and max(u for u, _ in rows) == U - 1
     held_s = [(u, i) for u, i in src_all if u in cold_s]
     held_t = [(u, i) for u, i in tgt_all if u in cold_t]
-    for name, tr, held in (("xa_yb", src, held_s), ("yb_xa", tgt, held_t)):
+    for name, tr in (("xa_yb", src), ("yb_xa", tgt)):
         write(tmp_path / f"dataset/{name}/train.txt", [(u, i, 1) for u, i in tr])
     ds = two_domain_dataset(U, (NS, NT), [src, tgt], [held_s, held_t], cold=(cold_s, cold_t))
     shared = min(min(u for u, _ in held_s), min(u for u, _ in held_t)) + 1      # official: 6
@@ -612,5 +612,5 @@ def test_ptupcdr_matches_official(tmp_path):
         theirs_c = off(Xc, "test_meta").view(len(cold), NT)
     report("ptupcdr exported scores of target-cold users (test_meta)", (u_emb @ v_emb.T)[cold][:, NS:], theirs_c)
     warm = torch.tensor(bridge)                  # warm users keep their own target factors
-    torch.testing.assert_close((u_emb @ v_emb.T)[warm][:, NS:],
-                               P["tgt_model.uid_embedding.weight"][warm] @ P["tgt_model.iid_embedding.weight"][NS:NS + NT].T)
+    tgt_u, tgt_i = P["tgt_model.uid_embedding.weight"], P["tgt_model.iid_embedding.weight"]
+    torch.testing.assert_close((u_emb @ v_emb.T)[warm][:, NS:], tgt_u[warm] @ tgt_i[NS:NS + NT].T)
