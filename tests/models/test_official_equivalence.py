@@ -316,15 +316,21 @@ def test_disencdr_matches_official(tmp_path, monkeypatch, noise):
 
 
 def test_disencdr_fixes_differ_from_the_official_bugs(tmp_path):
-    """The gnnrec defaults (per-user rate, one exp, N(0, 1) prior) do change the loss."""
+    """The gnnrec defaults (per-user rate, one exp) and the N(0, I) option do change the loss."""
     ds, *_ = _disencdr_setup(tmp_path)
     m = gnnrec_model(ds, "disencdr", dim=8, dropout=0.0).train()
+    assert m.cfg.prior_std == pytest.approx(math.exp(0.1 + 0.9 * SOFTPLUS_1), abs=1e-4)   # official prior
     torch.manual_seed(0)
     a = m.encode()[2]
-    m.cfg.prior_std = math.exp(0.1 + 0.9 * SOFTPLUS_1)
+    m.cfg.prior_std = 1.0
     torch.manual_seed(0)
     b = m.encode()[2]
     assert not torch.allclose(a, b)
+    torch.manual_seed(0)
+    z1 = m.encode()[0]
+    m._double_exp = True
+    torch.manual_seed(0)
+    assert not torch.allclose(z1, m.encode()[0])                            # exp(sigma) sampling differs
     assert not torch.allclose(m.rate, m.rate[0].expand_as(m.rate))         # per-user lam_u
 
 
