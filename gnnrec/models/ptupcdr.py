@@ -39,7 +39,9 @@ paper's setting is cold-start users).
 
 **Cost.** Stage ``mf`` is plain MF; stage ``meta`` touches only the batch's
 rows (B x seq_len x d gathers and B small d x d bridges); evaluation bridges
-only the cold users.
+only the cold users. Measured step of 16,384 rows, one thread, d = 10 (CPU
+seconds): ``mf`` 0.02-0.06, ``meta`` 0.07-0.17 on all four datasets; a whole
+ML-1M-CD run of the shipped config (both stages, early-stopped) 92 s.
 
 Deviations from the official code, stated:
 
