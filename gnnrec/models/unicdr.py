@@ -56,10 +56,10 @@ local table). A *warm* user has both parts.
 **Cost.** Per step only the batch's rows (gathers of B x (maxlen + (D-1)
 maxlen + negatives) rows; the context sampler is vectorised over the batch),
 plus the dense Adam update of the ID tables; evaluation aggregates every
-user with precomputed attention keys, in chunks. Measured step of 1,024 rows
-with 10 negatives, one thread, d = 128 (CPU seconds): ML-1M-CD 0.27,
-Amazon-AO 0.35-0.47, Sport/Cloth 0.49-0.67, Phone/Electronic 0.34-0.47
-(4,096 rows: ~0.8 on ML-1M-CD); evaluation 1.8-3.9.
+user with precomputed attention keys, in chunks. Measured step with 10
+negatives, one thread, d = 128 (CPU seconds): 1,024 rows 0.22-0.25 on
+ML-1M-CD; 4,096 rows 0.5-0.8 on ML-1M-CD, 1.1-1.6 on Sport/Cloth;
+evaluation 2.6-4.8.
 
 Deviations from the official code, stated:
 
