@@ -23,6 +23,10 @@ MODELS: dict[str, str] = {
     "hgt": "gnnrec.models.hgt:HGT",
     "emcdr": "gnnrec.models.emcdr:EMCDR",
     "bitgcf": "gnnrec.models.bitgcf:BiTGCF",
+    "disencdr": "gnnrec.models.disencdr:DisenCDR",
+    "cdrib": "gnnrec.models.cdrib:CDRIB",
+    "unicdr": "gnnrec.models.unicdr:UniCDR",
+    "ptupcdr": "gnnrec.models.ptupcdr:PTUPCDR",
     "text-only": "gnnrec.models.text_only:TextOnly",
     "lightgcn-text": "gnnrec.models.lightgcn:LightGCNText",
 }
