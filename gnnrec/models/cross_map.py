@@ -112,20 +112,25 @@ def randomized_svd(matvec, rmatvec, shape: tuple[int, int], rank: int, seed: int
 
 
 def cross_map_blocks(r: sp.csr_matrix, item_domain: np.ndarray, lam: float, rank: int,
-                     seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """``(U_map (n_users, D*k), V_map (n_items, D*k))`` float32 of the module docstring.
+                     seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(U_map (n_users, D*k), V_map (n_items, D*k), S_map (n_items, D*k))`` float32 of the
+    module docstring.
 
     ``r``: binary (n_users, n_items) train matrix; ``item_domain``: (n_items,) domain index.
     Domain d's map ``W_d ~ A_d B_d^T`` at rank ``k`` (:func:`randomized_svd` of the ridge
-    solve), so ``U_map[u] = [s_u^(d) A_d]_d``, ``V_map[i] = B_d[i]`` in i's block. A domain
-    with no user on both sides contributes a zero block.
+    solve), so ``U_map[u] = [s_u^(d) A_d]_d``, ``V_map[i] = B_d[i]`` in i's block. ``S_map``
+    holds the source side per item: row j, block d = ``(A_d diag(sigma))[j]`` for j outside
+    d (zero inside), so ``U_map = r @ S_map`` -- a user's map vector is a sum over the user's
+    history items, which is what explanations decompose. A domain with no user on both sides
+    contributes a zero block.
     """
     r = sp.csr_matrix(r, dtype=np.float64)
-    ublocks, iblocks = [], []
+    ublocks, iblocks, sblocks = [], [], []
     for d in range(int(item_domain.max()) + 1):
         src, tgt = np.flatnonzero(item_domain != d), np.flatnonzero(item_domain == d)
         ub = np.zeros((r.shape[0], rank), np.float32)
         ib = np.zeros((r.shape[1], rank), np.float32)
+        sb = np.zeros((r.shape[1], rank), np.float32)
         s_all, t_all = r[:, src].tocsr(), r[:, tgt].tocsr()
         both = np.flatnonzero((s_all.getnnz(axis=1) > 0) & (t_all.getnnz(axis=1) > 0))
         if len(src) and len(both):
@@ -134,13 +139,15 @@ def cross_map_blocks(r: sp.csr_matrix, item_domain: np.ndarray, lam: float, rank
             k = len(sig)
             ub[:, :k] = np.asarray(s_all @ (a * sig), dtype=np.float32)
             ib[tgt, :k] = b
+            sb[src, :k] = a * sig
         ublocks.append(ub)
         iblocks.append(ib)
-    return np.hstack(ublocks), np.hstack(iblocks)
+        sblocks.append(sb)
+    return np.hstack(ublocks), np.hstack(iblocks), np.hstack(sblocks)
 
 
 def cached_blocks(r: sp.csr_matrix, item_domain: np.ndarray, lam: float, rank: int, seed: int = 0,
-                  cache_dir: str | os.PathLike | None = None) -> tuple[np.ndarray, np.ndarray]:
+                  cache_dir: str | os.PathLike | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """:func:`cross_map_blocks`, read from / written to an on-disk cache under ``cache_dir``.
 
     The key is the sha256 of the train matrix (pattern and values), ``item_domain``,
@@ -160,14 +167,15 @@ def cached_blocks(r: sp.csr_matrix, item_domain: np.ndarray, lam: float, rank: i
     h.update(np.ascontiguousarray(r.data, dtype=np.float64).tobytes())
     key = h.hexdigest()
     cache = EmbeddingCache(cache_dir)
-    hits = [cache.load(f"{key}-{side}", n) for side, n in (("users", r.shape[0]), ("items", r.shape[1]))]
+    sides = (("users", r.shape[0]), ("items", r.shape[1]), ("sources", r.shape[1]))
+    hits = [cache.load(f"{key}-{side}", n) for side, n in sides]
     if all(hit is not None for hit in hits):
-        return hits[0][0], hits[1][0]
-    um, im = cross_map_blocks(r, item_domain, lam, rank, seed)
+        return hits[0][0], hits[1][0], hits[2][0]
+    blocks = cross_map_blocks(r, item_domain, lam, rank, seed)
     meta = {"kind": "cross-map", "lambda": float(lam), "rank": rank, "seed": seed}
-    cache.save(f"{key}-users", um, {**meta, "side": "users"})
-    cache.save(f"{key}-items", im, {**meta, "side": "items"})
-    return um, im
+    for (side, _), arr in zip(sides, blocks):
+        cache.save(f"{key}-{side}", arr, {**meta, "side": side})
+    return blocks
 
 
 def _pair_sample(n_users: int, n_items: int, sample: int = 4096, seed: int = 0
@@ -198,7 +206,10 @@ class CrossMapHead(nn.Module):
     :func:`cached_blocks`' cache under ``cache_dir``): ``user_map``
     (n_users, n_maps*D*k), ``item_map`` (n_items, n_maps*D*k), each map's
     user blocks scaled by ``alpha / s_map`` of its pairs, and the fixed sample
-    of pairs ``(pair_users, pair_items)`` used for every standard deviation.
+    of pairs ``(pair_users, pair_items)`` used for every standard deviation;
+    for explanations, ``item_src`` (n_items, n_maps*D*k: the maps' source rows,
+    ``user_map[u] = (r[u] @ item_src) * block_scale[u]`` repeated over each
+    block's k columns) and ``block_scale`` (n_users, n_maps*D).
     """
 
     def __init__(self, r: sp.csr_matrix, item_domain: np.ndarray, alpha: float, lam: float,
@@ -220,17 +231,43 @@ class CrossMapHead(nn.Module):
             [(lam, per_pair * ~warm), (warm_lam, per_pair * warm)]
         pu, pi = _pair_sample(r.shape[0], r.shape[1], sample, seed)
         self.rank, self.n_maps = rank, len(maps)              # each map: D blocks of `rank` columns
-        users, items = [], []
+        users, items, sources, scales = [], [], [], []
         for map_lam, weight in maps:
-            um, im = (torch.from_numpy(x) for x in cached_blocks(r, item_domain, map_lam, rank, seed,
-                                                                  cache_dir))
-            scale = weight.repeat_interleave(rank, dim=1) / float(pair_std(um, im, pu, pi))
-            users.append(um * scale)
+            um, im, sm = (torch.from_numpy(x) for x in cached_blocks(r, item_domain, map_lam, rank, seed,
+                                                                      cache_dir))
+            block_scale = weight / float(pair_std(um, im, pu, pi))          # (n_users, D)
+            users.append(um * block_scale.repeat_interleave(rank, dim=1))
             items.append(im)
+            sources.append(sm)
+            scales.append(block_scale)
         self.register_buffer("user_map", torch.cat(users, 1).to(device), persistent=False)
         self.register_buffer("item_map", torch.cat(items, 1).to(device), persistent=False)
+        self.register_buffer("item_src", torch.cat(sources, 1).to(device), persistent=False)
+        self.register_buffer("block_scale", torch.cat(scales, 1).to(device), persistent=False)
         self.register_buffer("pair_users", pu.to(device), persistent=False)
         self.register_buffer("pair_items", pi.to(device), persistent=False)
+
+    def history_terms(self, r: sp.csr_matrix, offset: int, names: list[str]) -> list:
+        """The map's part of the user vectors as :class:`gnnrec.export.terms.HistoryTerm` s, one per
+        (map, target domain) block: weights ``r[u, j] * block_scale[u, b]`` over u's history items j,
+        basis ``item_src[:, block b]``, columns ``offset + b * rank`` on. ``names``: domain names."""
+        from gnnrec.export.terms import HistoryTerm
+
+        r = sp.csr_matrix(r, dtype=np.float32)
+        r.data[:] = 1.0
+        src, scale = self.item_src.cpu().numpy(), self.block_scale.cpu().numpy()
+        terms = []
+        for b in range(scale.shape[1]):
+            m, d = divmod(b, len(names))
+            w = sp.diags(scale[:, b]) @ r
+            regime = "" if self.n_maps == 1 else (" (cold pairs)" if m == 0 else " (warm pairs)")
+            terms.append(HistoryTerm(
+                f"cross_map_{names[d]}" + ("" if self.n_maps == 1 else f"_{'cold' if m == 0 else 'warm'}"),
+                "item", sp.csr_matrix(w), src[:, b * self.rank:(b + 1) * self.rank],
+                offset + b * self.rank,
+                f"cross-domain item map into {names[d]}{regime}: a ridge regression from the user's "
+                f"items outside {names[d]} (fitted on bridge users)"))
+        return terms
 
     def forward(self, users: torch.Tensor, items: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """``users`` (n_users, k), ``items`` (n_items, k) -> (n_users, k + D*r), (n_items, k + D*r)."""

@@ -336,9 +336,33 @@ def load_run(run_dir: str | os.PathLike, device: str = "auto", ds: Dataset | Non
 
 
 def export_model(model: Recommender, ds: Dataset, cfg: RunConfig | None = None) -> Export:
-    """The model's final embeddings as an :class:`Export` (score = dot), ready for ``write_export``."""
+    """The model's final embeddings as an :class:`Export` (score = dot), ready for ``write_export``,
+    with how its scores are explained (``explain``: the model's history terms when it has them,
+    :mod:`gnnrec.export.terms`) and, for models with a text path, how a new item known by its
+    text gets a vector (``cold_items``)."""
     u, v = model.embeddings()
-    return build_export(ds, u.detach().cpu().numpy().astype(np.float32),
-                        v.detach().cpu().numpy().astype(np.float32), model=model.name,
-                        config=cfg.to_dict() if cfg is not None else None,
-                        run=cfg.name if cfg is not None else None)
+    explain: dict[str, Any] = {"method": model.explains, "note": model.explain_note}
+    terms = model.history_terms() if model.explains == "terms" else None
+    cold = [model.cold_item_map(d) for d in range(len(ds.domains))]
+    extra: dict[str, Any] = {}
+    cold_map = None
+    if all(c is not None for c in cold):
+        from gnnrec.text.templates import template_for
+        cold_map = np.stack(cold).astype(np.float32)
+        tcfg = cfg.text if cfg is not None else None
+        extra["cold_items"] = {
+            "file": "cold_item_map.npy",
+            "description": "a new item i of domain d known by its text: V[i] = t_i @ map[d], t_i its "
+                           "L2-normalised text embedding (as the model scores an item without train "
+                           "interactions: layer 0 = projected text, no edge, no cross-map columns)",
+            "text": {"encoder": getattr(tcfg, "model", None),
+                     "template": getattr(tcfg, "template", None) or template_for(ds.name, ds.text_columns, "item"),
+                     "dataset": ds.name}}
+    exp = build_export(ds, u.detach().cpu().numpy().astype(np.float32),
+                       v.detach().cpu().numpy().astype(np.float32), model=model.name,
+                       config=cfg.to_dict() if cfg is not None else None,
+                       run=cfg.name if cfg is not None else None, explain=explain, **extra)
+    exp.terms = terms
+    exp.cold_item_map = cold_map
+    exp.__post_init__()                       # checks the terms against the vectors
+    return exp
