@@ -168,3 +168,42 @@ def explain_score(rec: "Retriever", item: str, user: str | None = None,
             "remainder_share": remainder / den,
             "remainder_means": REMAINDER[method if uv.user_row is not None else "foldin"],
             "because": because, "note": note}
+
+
+def deletion_check(rec: "Retriever", histories: Sequence[Sequence[str]], domains: Sequence[str],
+                   ) -> dict[str, Any]:
+    """Does the explanation name the items the score depends on? For each fold-in history H and
+    target domain d: i = H's top recommendation in d, j* = the top contributor of i's explanation;
+    ``top_drop = s(H) - s(H - j*)`` and ``random_drop`` = the mean of ``s(H) - s(H - j)`` over
+    j in H (the expected drop when a uniformly random history item is removed), s = the fold-in
+    score of i. Histories of fewer than 2 known items are skipped. Returns the means over the
+    histories, their ratio and the share of histories where ``top_drop > random_drop``."""
+    from gnnrec.export.foldin import foldin_weights
+
+    def score(rows: np.ndarray, i: int) -> float:
+        r, w = foldin_weights(rows, rec.item_emb, rec.foldin_rule, rec.degrees)
+        return float(w @ (rec.item_emb[r].astype(np.float64) @ rec.item_emb[i].astype(np.float64)))
+
+    tops, rands, wins = [], [], 0
+    for hist, dom in zip(histories, domains):
+        rows, _ = rec._history_rows(list(hist))
+        if len(rows) < 2:
+            continue
+        best = rec.recommend(dom, 1, history=list(hist)).items
+        if not best:
+            continue
+        item = best[0]["item_id"]
+        i = rec.item_index[item]
+        e = explain_score(rec, item, history=list(hist), top=1)
+        j_top = rec.item_index[e["contributions"][0]["item_id"]]
+        full = score(rows, i)
+        drops = np.array([full - score(rows[rows != j], i) for j in rows])
+        top = full - score(rows[rows != j_top], i)
+        tops.append(top)
+        rands.append(float(drops.mean()))
+        wins += int(top > drops.mean())
+    n = len(tops)
+    top_mean, rand_mean = (float(np.mean(tops)), float(np.mean(rands))) if n else (float("nan"),) * 2
+    return {"users": n, "top_drop": top_mean, "random_drop": rand_mean,
+            "ratio": top_mean / rand_mean if n and rand_mean else float("nan"),
+            "top_beats_random": wins / n if n else float("nan"), "rule": rec.foldin_rule}
