@@ -145,6 +145,11 @@ class Recommender(nn.Module):
     # decomposes the user vectors exactly), "projection" (user vectors are not sums over the history:
     # the history's fold-in is shown with the remainder it leaves), "none" (nothing in a history
     # explains the score); explain_note says why, for people
+    # state-dict keys of ID tables whose rows are users / items (user tables may hold one block of
+    # n_users rows per domain, row d * n_users + u): rows a warm start maps from an older dataset
+    # (gnnrec.train.warm), everything else is copied as it is
+    user_tables: ClassVar[tuple[str, ...]] = ()
+    item_tables: ClassVar[tuple[str, ...]] = ()
     explains: ClassVar[str] = "projection"
     explain_note: ClassVar[str] = ("the user vector is a trained parameter, not a sum over the history: "
                                    "the contributions are those of the history's fold-in, scaled to the "
@@ -181,6 +186,11 @@ class Recommender(nn.Module):
         "terms"``): exact per-history-item parts of every score, in the columns of
         :meth:`embeddings`; None for models whose user vectors are not such sums."""
         return None
+
+    def data_caches(self) -> list[str]:
+        """Files this model derived from its train data and cached outside the run (e.g. the
+        cross-domain map): what ``gnnrec forget`` deletes with the old model."""
+        return []
 
     def cold_item_map(self, domain: int = 0) -> np.ndarray | None:
         """(t, d) float32 ``M`` with ``V[i] = t_i @ M`` for an item of ``domain`` (index) known only

@@ -146,6 +146,20 @@ def cross_map_blocks(r: sp.csr_matrix, item_domain: np.ndarray, lam: float, rank
     return np.hstack(ublocks), np.hstack(iblocks), np.hstack(sblocks)
 
 
+def cache_key(r: sp.csr_matrix, item_domain: np.ndarray, lam: float, rank: int, seed: int = 0) -> str:
+    """The cache key of :func:`cached_blocks`: sha256 of everything the blocks depend on."""
+    r = sp.csr_matrix(r)
+    r.sort_indices()
+    h = hashlib.sha256(f"{CACHE_FORMAT}\x00{r.shape}\x00{float(lam)!r}\x00{rank}\x00{seed}\x00".encode())
+    for arr in (r.indptr, r.indices, np.asarray(item_domain)):
+        h.update(np.ascontiguousarray(arr, dtype=np.int64).tobytes())
+    h.update(np.ascontiguousarray(r.data, dtype=np.float64).tobytes())
+    return h.hexdigest()
+
+
+CACHE_SIDES = ("users", "items", "sources")
+
+
 def cached_blocks(r: sp.csr_matrix, item_domain: np.ndarray, lam: float, rank: int, seed: int = 0,
                   cache_dir: str | os.PathLike | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """:func:`cross_map_blocks`, read from / written to an on-disk cache under ``cache_dir``.
@@ -159,15 +173,9 @@ def cached_blocks(r: sp.csr_matrix, item_domain: np.ndarray, lam: float, rank: i
         return cross_map_blocks(r, item_domain, lam, rank, seed)
     from gnnrec.text.cache import EmbeddingCache
 
-    r = sp.csr_matrix(r)
-    r.sort_indices()
-    h = hashlib.sha256(f"{CACHE_FORMAT}\x00{r.shape}\x00{float(lam)!r}\x00{rank}\x00{seed}\x00".encode())
-    for arr in (r.indptr, r.indices, np.asarray(item_domain)):
-        h.update(np.ascontiguousarray(arr, dtype=np.int64).tobytes())
-    h.update(np.ascontiguousarray(r.data, dtype=np.float64).tobytes())
-    key = h.hexdigest()
+    key = cache_key(r, item_domain, lam, rank, seed)
     cache = EmbeddingCache(cache_dir)
-    sides = (("users", r.shape[0]), ("items", r.shape[1]), ("sources", r.shape[1]))
+    sides = tuple(zip(CACHE_SIDES, (r.shape[0], r.shape[1], r.shape[1])))
     hits = [cache.load(f"{key}-{side}", n) for side, n in sides]
     if all(hit is not None for hit in hits):
         return hits[0][0], hits[1][0], hits[2][0]
@@ -232,7 +240,12 @@ class CrossMapHead(nn.Module):
         pu, pi = _pair_sample(r.shape[0], r.shape[1], sample, seed)
         self.rank, self.n_maps = rank, len(maps)              # each map: D blocks of `rank` columns
         users, items, sources, scales = [], [], [], []
+        self.cache_files: list[str] = []          # what the maps were cached as (gnnrec forget deletes them)
         for map_lam, weight in maps:
+            if cache_dir is not None:
+                key = cache_key(r, item_domain, map_lam, rank, seed)
+                self.cache_files += [str(os.path.join(cache_dir, f"{key}-{side}.{ext}"))
+                                     for side in CACHE_SIDES for ext in ("npy", "json")]
             um, im, sm = (torch.from_numpy(x) for x in cached_blocks(r, item_domain, map_lam, rank, seed,
                                                                       cache_dir))
             block_scale = weight / float(pair_std(um, im, pu, pi))          # (n_users, D)

@@ -112,6 +112,8 @@ class _LightGCNBase(Recommender):
     uses_text: ClassVar[bool] = False
     memory_family = "lightgcn"
     Config = LightGCNConfig
+    user_tables = ("user_emb",)
+    item_tables = ("item_emb",)
     explains = "terms"
     explain_note = ("U[u] = sum_n P[u, n] E0[n] with P = sum_l A^l / (L + 1): the history items' "
                     "layer-0 rows and text, the user's own ID row, the cross-domain map's "
@@ -344,6 +346,9 @@ class _LightGCNBase(Recommender):
             return terms
         finally:
             self.train(was)
+
+    def data_caches(self) -> list[str]:
+        return list(self.cross_head.cache_files) if self.cross_head is not None else []
 
     def cold_item_map(self, domain: int = 0) -> np.ndarray | None:
         """``V[i] = t_i @ M`` for a new item of ``domain`` known by its text only: its layer 0 is

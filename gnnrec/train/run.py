@@ -29,7 +29,7 @@ import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import torch
@@ -247,8 +247,10 @@ def make_steps(model: Recommender, ds: Dataset, cfg: RunConfig, device: torch.de
 
 def train_run(cfg: RunConfig, *, overwrite: bool = False, resume: bool = False,
               ds: Dataset | None = None, feats: Any = None, progress: bool = True,
-              export: bool = True) -> RunResult:
-    """Train, evaluate and export one run (module docstring). ``ds``/``feats`` skip loading."""
+              export: bool = True, init: Callable[[Recommender], None] | None = None) -> RunResult:
+    """Train, evaluate and export one run (module docstring). ``ds``/``feats`` skip loading;
+    ``init`` is called on the freshly built model before training (a warm start,
+    :mod:`gnnrec.train.update`)."""
     cfg = distributed.setup(cfg, resume)        # torchrun: join DDP; ranks > 0 get a scratch folder
     run_dir = run_dir_of(cfg)
     _check_folder(run_dir, cfg, overwrite, resume)     # nothing is written before the run is known good
@@ -261,6 +263,8 @@ def train_run(cfg: RunConfig, *, overwrite: bool = False, resume: bool = False,
     ctx = make_context(cfg, ds, device, feats)
     seed_everything(cfg.seed)
     model = build_model(ctx)
+    if init is not None and not resume:
+        init(model)
     folder = _open_folder(run_dir, cfg, resume)
     logger = RunLog(folder)
     try:
