@@ -23,12 +23,15 @@ guaranteed:
   user-text term), the cross-domain map (refitted from the remaining train
   rows; the old map's cache files are deleted), their rows in the export, in
   the live-update logs of the exports (``updates/``) and in every rewritten
-  export; items whose every train interaction came from them are
-  re-initialised (their ID rows learned from nobody else);
-* not guaranteed by the warm start: the other parameters (items' ID rows, text
-  projections) were trained with the users and are only fine-tuned without
-  them -- their influence fades but is not provably zero; ``full_retrain``
-  gives a model that never saw them (up to its seed);
+  export; the ID rows of every item they interacted with are re-initialised
+  and learned again from the remaining users during the fine-tune (a
+  fine-tune alone leaves the co-occurrence those users taught the item rows:
+  the membership test measured it);
+* not guaranteed by the warm start: the parameters shared by all items and
+  users (text projections) and the other users' ID rows were trained with the
+  users and are only fine-tuned without them -- their influence fades but is
+  not provably zero; ``full_retrain`` gives a model that never saw them (up to
+  its seed);
 * outside gnnrec's reach: the source data (``../shared/data``, raw files, the
   prepared cache of a registered dataset) still holds them; delete them there.
 
@@ -127,8 +130,10 @@ def forget_run(run_dir: str | os.PathLike, users: Sequence[str], full_retrain: b
     new, user_map, report = remove_users(old.ds, list(users))
     deg_old = np.bincount(old.ds.train["item"].to_numpy(), minlength=old.ds.n_items)
     deg_new = np.bincount(new.train["item"].to_numpy(), minlength=new.n_items)
-    orphaned = (deg_old > 0) & (deg_new == 0)
-    item_map = np.where(orphaned, -1, np.arange(old.ds.n_items))
+    touched = np.zeros(old.ds.n_items, bool)               # items of the forgotten users' train rows
+    gone_idx = [old.ds.user_index()[str(u)] for u in dict.fromkeys(users)]
+    touched[old.ds.train["item"].to_numpy()[old.ds.train["user"].isin(gone_idx).to_numpy()]] = True
+    item_map = np.where(touched, -1, np.arange(old.ds.n_items))
     epochs = cfg.train.epochs if full_retrain else (epochs or WARM_EPOCHS)
     new_cfg = cfg.replace(dataset=str((run_dir / "data").resolve()),
                           train=replace(cfg.train, epochs=epochs, min_epochs=min(cfg.train.min_epochs, epochs)))
@@ -140,7 +145,8 @@ def forget_run(run_dir: str | os.PathLike, users: Sequence[str], full_retrain: b
     for path in caches:
         Path(path).unlink(missing_ok=True)
     out = {"users": report["users"], "removed_rows": {k: v for k, v in report.items() if k != "users"},
-           "items_reinitialised": int(orphaned.sum()),
+           "items_reinitialised": int(touched.sum()),
+           "items_left_without_interactions": int(((deg_old > 0) & (deg_new == 0)).sum()),
            "mode": "full retrain" if full_retrain else f"warm-started fine-tune ({epochs} epochs)",
            "caches_deleted": sum(1 for p in caches if p.endswith(".npy")),
            "source_data": "" if source == new_cfg.dataset else
