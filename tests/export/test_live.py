@@ -204,3 +204,30 @@ def test_the_updates_folder_is_outside_the_verified_files(tiny, tmp_path):
     (tmp_path / "e" / "stray.txt").write_text("x")
     with pytest.raises(ExportError, match="not listed"):
         load_export(tmp_path / "e")
+
+
+@pytest.mark.slow
+def test_new_items_from_their_text_through_the_cli(tmp_path, capsys):
+    """A text model's run: `gnnrec export --add-items` puts them in the export's files,
+    `gnnrec add-items` in its live log; both give the text path's vector."""
+    from gnnrec.cli import main
+    from gnnrec.data.store import save_prepared
+    from gnnrec.train import load_config, train_run
+    save_prepared(make_tiny(), tmp_path / "tiny")
+    cfg = load_config(None, [f"dataset={tmp_path / 'tiny'}", f"runs_dir={tmp_path / 'runs'}", "name=t",
+                             "model.name=cd-lightgcn-text", "model.dim=8", "train.epochs=1",
+                             "train.batch_size=64", "device=cpu", "train.threads=1"])
+    run = train_run(cfg, progress=False).run_dir
+    new = tmp_path / "new.tsv"
+    new.write_text("item_id\tdomain\ttitle\nfresh_a\ta\tA quiet film about rain\nfresh_b\tb\tLoud trains\n")
+    assert main(["export", str(run), "--out", str(tmp_path / "e"), "--add-items", str(new)]) == 0
+    assert "2 new item(s) from their text" in capsys.readouterr().out
+    exp = load_export(tmp_path / "e")
+    assert exp.item_ids[-2:] == ["fresh_a", "fresh_b"] and exp.seen.shape[1] == 29
+    assert all(t.weights.shape[1] == 29 for t in exp.terms if t.rows == "item")
+    assert main(["add-items", str(run / "export"), str(new)]) == 0
+    live = Retriever.load(run / "export", live=True)
+    assert np.allclose(live.item_emb[live.item_index["fresh_a"]], exp.item_emb[exp.item_ids.index("fresh_a")],
+                       atol=1e-6)
+    assert main(["add-items", str(run / "export"), str(new)]) == 2                      # ids taken
+    assert "already in the catalogue" in capsys.readouterr().err
