@@ -38,7 +38,6 @@ from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
-import scipy.sparse as sp
 
 from gnnrec.errors import GnnrecError
 from gnnrec.export import ann
@@ -99,13 +98,11 @@ class UserVector:
 
 @dataclass
 class _Block:
-    """The items of one domain: global rows (n_d,), vectors (n_d, dim), popularity order,
-    and ``seen`` (n_users, n_d) CSR of each user's train positives by local position."""
+    """The items of one domain: global rows (n_d,), vectors (n_d, dim), popularity order."""
 
     rows: np.ndarray
     emb: np.ndarray
     pop_order: np.ndarray | None
-    seen: sp.csr_matrix | None
     index: Any = None
 
 
@@ -142,8 +139,7 @@ class Retriever:
             pop = None
             if exp.seen is not None:
                 pop = rows[np.argsort(-self.degrees[rows], kind="stable")]
-            seen = exp.seen[:, rows].tocsr() if exp.seen is not None else None
-            block = _Block(rows, np.ascontiguousarray(self.item_emb[rows]), pop, seen)
+            block = _Block(rows, np.ascontiguousarray(self.item_emb[rows]), pop)
             use_faiss = backend == "faiss" or (backend == "auto" and len(rows) >= FAISS_MIN_ITEMS
                                                and ann.faiss_available())
             if use_faiss and faiss_info and folder is not None:
