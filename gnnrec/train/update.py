@@ -3,7 +3,7 @@
 
 **update** -- :func:`update_run`: the run's dataset plus the appended rows
 (:func:`gnnrec.data.edit.append_interactions`) becomes a new run
-``<runs_dir>/<name>`` (default ``<old name>_update``) whose model starts from
+beside the old one (``<its folder>/../<name>``, default ``<old folder name>_update``) whose model starts from
 the old run's last checkpoint (:mod:`gnnrec.train.warm`: every old user and
 item keeps its rows, new users start from the usual initialisation) and
 trains ``epochs`` epochs (default 5) with the run's own schedule and early
@@ -96,13 +96,13 @@ def update_run(run_dir: str | os.PathLike, data: str | os.PathLike, name: str | 
     cfg, state = _old_run(run_dir)
     old = load_dataset(cfg.dataset)
     new, report = append_interactions(old, read_interactions(data), source=str(data))
-    name = name or f"{cfg.name}_update"
+    name = name or f"{run_dir.name}_update"
     check_run_name(name, "--name")
-    target = Path(cfg.runs_dir) / name
+    target = run_dir.parent / name                     # beside the old run, wherever it was moved
     if target.resolve() == run_dir.resolve():
         raise RunError(f"--name {name}: the update must go to a new run, not replace {run_dir}")
     epochs = epochs or WARM_EPOCHS
-    new_cfg = cfg.replace(name=name, dataset=str((target / "data").resolve()),
+    new_cfg = cfg.replace(name=name, runs_dir=str(run_dir.parent), dataset=str((target / "data").resolve()),
                           train=replace(cfg.train, epochs=epochs, min_epochs=min(cfg.train.min_epochs, epochs)))
     user_map = np.concatenate([np.arange(old.n_users), np.full(new.n_users - old.n_users, -1)])
     res = train_run(new_cfg, overwrite=overwrite, ds=new, progress=progress,
@@ -135,7 +135,8 @@ def forget_run(run_dir: str | os.PathLike, users: Sequence[str], full_retrain: b
     touched[old.ds.train["item"].to_numpy()[old.ds.train["user"].isin(gone_idx).to_numpy()]] = True
     item_map = np.where(touched, -1, np.arange(old.ds.n_items))
     epochs = cfg.train.epochs if full_retrain else (epochs or WARM_EPOCHS)
-    new_cfg = cfg.replace(dataset=str((run_dir / "data").resolve()),
+    new_cfg = cfg.replace(name=run_dir.name, runs_dir=str(run_dir.parent),     # in place, wherever it is
+                          dataset=str((run_dir / "data").resolve()),
                           train=replace(cfg.train, epochs=epochs, min_epochs=min(cfg.train.min_epochs, epochs)))
     init = None if full_retrain else _warm_init(state, user_map, item_map, old.ds.n_users, old.ds.n_items)
     source = str(cfg.dataset)
