@@ -64,6 +64,17 @@ def source_foldin(exp: Export, ds: Dataset, split: str = "test") -> pd.DataFrame
     return pd.DataFrame(rows)
 
 
+def run_export(run_dir: Path, ds: Dataset) -> Export:
+    """A finished run's export (benchmark runs keep no export/ folder: built from the best
+    checkpoint, with the fold-in rule chosen on the validation cold users as `gnnrec export` does)."""
+    if (run_dir / "export" / "manifest.json").is_file():
+        return load_export(run_dir / "export")
+    from gnnrec.export.quality import complete_export
+    from gnnrec.train import export_model, load_run
+    run = load_run(run_dir, device="cpu", ds=ds)
+    return complete_export(export_model(run.model, ds, run.config), ds)
+
+
 def without_pair(ds: Dataset, a: int, c: int, seed: int = 0) -> tuple[Dataset, dict]:
     """``ds`` with no train user in both domains a and c (module docstring)."""
     tr = ds.train
@@ -101,8 +112,7 @@ def main(argv: list[str] | None = None) -> int:
     for r in runs:
         if r["status"] != "done" or r["model"] == "pop" or r["seed"] != 0:
             continue
-        exp = load_export(Path(r["run_dir"]) / "export")
-        t = source_foldin(exp, ds)
+        t = source_foldin(run_export(Path(r["run_dir"]), ds), ds)
         t.insert(0, "model", r["model"])
         tables.append(t)
         print(r["model"], "done", flush=True)
