@@ -50,6 +50,21 @@ REMAINDER = {
 }
 
 
+RECOMMENDED = 20        # an item ranked this high or better is called recommended in ``because``
+
+
+def _rank(rec: "Retriever", uv: "UserVector", row: int) -> tuple[int, int]:
+    """(rank of ``row`` among the unseen items of its domain for ``uv``, 1 = best; how many)."""
+    block = rec.blocks[str(rec.item_domain[row])]
+    scores = block.emb @ np.asarray(uv.vec, dtype=np.float32)
+    seen = uv.seen[rec.item_domain[uv.seen] == rec.item_domain[row]] if len(uv.seen) else uv.seen
+    keep = np.ones(len(scores), bool)
+    keep[rec.local[seen]] = False
+    keep[rec.local[row]] = True
+    mine = scores[rec.local[row]]
+    return int((scores[keep] > mine).sum()) + 1, int(keep.sum())
+
+
 def method_of(rec: "Retriever") -> tuple[str, str]:
     """(method of the trained part, note) for an export: ``terms`` when it holds history terms,
     ``none`` when its model says nothing explains it, else ``projection``."""
@@ -157,12 +172,17 @@ def explain_score(rec: "Retriever", item: str, user: str | None = None,
 
     shown = [entry(r) for r in order[:top]]
     rest = order[top:]
-    liked = [e for e in shown if e["contribution"] > 0][:3]
-    because = (f"recommended in {domain} because you liked " +
-               ", ".join(f"{e['title'] or e['item_id']} ({e['domain']})" for e in liked)) if liked else \
-        f"no item of the history raises this score in {domain}"
+    rank, n_rank = _rank(rec, uv, row)
+    liked = ", ".join(f"{e['title'] or e['item_id']} ({e['domain']})"
+                      for e in [e for e in shown if e["contribution"] > 0][:3])
+    if not liked:
+        because = f"ranked {rank} of {n_rank} in {domain}; no item of the history raises its score"
+    elif rank <= RECOMMENDED:
+        because = f"recommended in {domain} (rank {rank}) because you liked {liked}"
+    else:
+        because = f"ranked {rank} of {n_rank} in {domain}; the history items raising it most: {liked}"
     return {**head, "mode": uv.mode, "method": method, "exact": exact, "score": score,
-            "history_items": len(totals), "contributions": shown,
+            "rank": rank, "history_items": len(totals), "contributions": shown,
             "other_history": {"items": len(rest), "contribution": float(sum(totals[r] for r in rest))},
             "parts": named, "remainder": remainder,
             "remainder_share": remainder / den,

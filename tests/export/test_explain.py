@@ -120,7 +120,8 @@ def test_a_cold_users_explanation_is_cross_domain(tiny):
     top = rec.recommend("a", 1, user="u0").items[0]["item_id"]           # u0 is cold in a
     e = rec.explain(top, user="u0", top=3)
     assert {c["domain"] for c in e["contributions"]} == {"b"}
-    assert e["because"].startswith("recommended in a because you liked ") and "(b)" in e["because"]
+    assert e["because"].startswith("recommended in a (rank 1) because you liked ") and "(b)" in e["because"]
+    assert e["rank"] == 1
     # the cross-domain map only ever credits items outside the target domain
     assert all("cross_map_b" not in c["parts"] for c in e["contributions"])
 
