@@ -356,6 +356,7 @@ class Retriever:
     def recommend(self, domain: str, k: int = 10, user: str | None = None,
                   history: Sequence[str] | None = None) -> Recommendation:
         """Top-``k`` items of ``domain``; see the module docstring for the modes."""
+        self.sync()                                    # items added live join the block first
         block = self._check(domain, k)
         ignored: list[str] = []
         if history:
