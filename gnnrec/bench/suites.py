@@ -59,7 +59,7 @@ ALL_MODELS = ("pop", "mf", "lightgcn", "cd-lightgcn", "cd-lightgcn-text", "hgt",
               "text-only")
 
 
-def _cold_headline(ds: str, domains: tuple[str, str]) -> tuple[tuple[str, Headline], ...]:
+def _cold_headline(ds: str, domains: tuple[str, ...]) -> tuple[tuple[str, Headline], ...]:
     return tuple((ds, Headline(m, 20, d, "cold")) for d in domains for m in ("ndcg", "recall"))
 
 
@@ -87,6 +87,14 @@ SUITES: dict[str, Suite] = {
         "ml100k-cd", "MovieLens-100K action/drama (ML-CD protocol); the CI smoke suite",
         ("ml100k-cd",), ("ml100k_cd",), _cold_headline("ml100k-cd", ("action", "drama")),
         default_models=("pop", "mf", "cd-lightgcn", "cd-lightgcn-text")),
+    "ml1m-3d": Suite(
+        "ml1m-3d", "MovieLens-1M in three domains (action / thriller / drama by genre, ML-CD cold-start "
+        "protocol per domain); headline: cold groups",
+        ("ml1m-3d",), ("ml1m_3d",), _cold_headline("ml1m-3d", ("action", "thriller", "drama")),
+        # the training-free item-based baselines (EASE, ItemKNN, RP3beta) join default_models and get
+        # configs/ml1m_3d/<model>.yaml once they are registered models
+        default_models=("pop", "mf", "cd-lightgcn", "cd-lightgcn-text", "emcdr", "bitgcf"),
+        reference="cd-lightgcn", extra={"planned_models": ("ease", "itemknn", "rp3beta")}),
     "amazon-ao": Suite(
         "amazon-ao", "Amazon Art/Office with titles (frozen split); headline: cold groups",
         ("amazon-ao",), ("amazon_ao",), _cold_headline("amazon-ao", ("art", "office")),

@@ -51,6 +51,21 @@ def action_drama(genres: list[str]) -> str:
     return "action" if ACTION_GENRES.intersection(genres) else "drama"
 
 
+# three domains (ML-1M-3D): the first group a movie's genres meet, in this order
+THREE_DOMAIN_GENRES = (("action", frozenset({"Action", "Adventure", "Sci-Fi", "Fantasy", "War", "Western"})),
+                       ("thriller", frozenset({"Thriller", "Crime", "Horror", "Mystery", "Film-Noir"})))
+THREE_DOMAINS = ["action", "thriller", "drama"]
+
+
+def action_thriller_drama(genres: list[str]) -> str:
+    """The ML-1M-3D rule: ``action`` if a genre is in the action group, else ``thriller`` if one is
+    in the thriller group, else ``drama`` (comedy, drama, romance, children's, ...)."""
+    for name, group in THREE_DOMAIN_GENRES:
+        if group.intersection(genres):
+            return name
+    return "drama"
+
+
 @dataclass(frozen=True)
 class MovieLensFiles:
     layout: str          # grouplens-100k | grouplens-1m | recbole

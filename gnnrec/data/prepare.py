@@ -10,7 +10,8 @@ import logging
 import os
 
 from gnnrec.data.clean import clean
-from gnnrec.data.movielens import ACTION_GENRES, CD_DOMAINS, read_movielens
+from gnnrec.data.movielens import (ACTION_GENRES, CD_DOMAINS, THREE_DOMAIN_GENRES, THREE_DOMAINS,
+                                   action_thriller_drama, read_movielens)
 from gnnrec.data.schema import DataError, Dataset, RawData
 from gnnrec.data.split import CDProtocol, Pinned, check_split, cold_start_split, leave_one_out, \
     random_split
@@ -22,12 +23,20 @@ SPLITTERS = ("cold", "loo", "random")
 
 def prepare_movielens_cd(raw_folder: str | os.PathLike, name: str,
                          protocol: CDProtocol | None = None, pinned: Pinned | None = None,
-                         ) -> tuple[Dataset, dict[str, str]]:
-    """The ML-CD protocol (action/drama domains, cold-start split) on a MovieLens folder."""
+                         three_domains: bool = False) -> tuple[Dataset, dict[str, str]]:
+    """The ML-CD protocol (action/drama domains, cold-start split) on a MovieLens folder;
+    ``three_domains``: action / thriller / drama (:func:`gnnrec.data.movielens.action_thriller_drama`)
+    with the same protocol per domain (bridge users: >= 5 positives in each of the three
+    domains; a disjoint seeded 10% of them cold in each)."""
     protocol = protocol or CDProtocol()
-    raw, inputs = read_movielens(raw_folder, name, domains=CD_DOMAINS)
-    raw.source["domain_rule"] = (f"action if genres meet {sorted(ACTION_GENRES)}, "
-                                 f"else drama")
+    if three_domains:
+        raw, inputs = read_movielens(raw_folder, name, domain_of=action_thriller_drama, domains=THREE_DOMAINS)
+        raw.source["domain_rule"] = "; ".join(f"{d} if genres meet {sorted(g)}" for d, g in THREE_DOMAIN_GENRES) \
+            + ", else drama (checked in this order)"
+    else:
+        raw, inputs = read_movielens(raw_folder, name, domains=CD_DOMAINS)
+        raw.source["domain_rule"] = (f"action if genres meet {sorted(ACTION_GENRES)}, "
+                                     f"else drama")
     raw, _ = clean(raw, threshold=protocol.threshold)
     ds = cold_start_split(raw, protocol, pinned=pinned, name=name)
     check_split(ds)

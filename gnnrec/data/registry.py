@@ -4,12 +4,13 @@
 
 * a path to a prepared folder (has ``manifest.json``) -> loaded as is;
 * a path to a CD folder (``items.tsv`` + ``train.tsv`` ...) -> read directly;
-* a registered name (``ml1m-cd``, ``ml100k-cd``, ``ml1m-cd-raw``, ``amazon-ao``,
+* a registered name (``ml1m-cd``, ``ml100k-cd``, ``ml1m-cd-raw``, ``ml1m-3d``, ``amazon-ao``,
   ``amazon-disencdr-sport_cloth``, ...) -> the prepared copy under
   ``<data dir>/prepared/<name>``, prepared on first use from its source.
 
 ``ml100k-cd`` and ``ml1m-cd-raw`` are always prepared from raw MovieLens
-(fetched on first use, see :mod:`gnnrec.data.fetch`) with the ML-CD protocol.
+(fetched on first use, see :mod:`gnnrec.data.fetch`) with the ML-CD protocol;
+``ml1m-3d`` too, with three genre domains (action / thriller / drama).
 ``ml1m-cd`` is the frozen benchmark split when ``../shared/data`` exists;
 without it, it is prepared from raw with the same protocol (a seeded choice of
 cold users, so the counts match the frozen split but the cold groups differ)
@@ -77,11 +78,11 @@ def _disencdr(scenario: str) -> Callable[..., tuple[Dataset, dict[str, str]]]:
     return lambda **_: load_disencdr_pair(_need_shared("amazon-disencdr"), scenario)
 
 
-def _movielens_cd(source: str, name: str) -> Callable[..., tuple[Dataset, dict[str, str]]]:
+def _movielens_cd(source: str, name: str, **fixed) -> Callable[..., tuple[Dataset, dict[str, str]]]:
     def build(**params):
         from gnnrec.data.fetch import fetch
         from gnnrec.data.prepare import prepare_movielens_cd
-        return prepare_movielens_cd(fetch(source), name, **params)
+        return prepare_movielens_cd(fetch(source), name, **fixed, **params)
     return build
 
 
@@ -102,6 +103,9 @@ RECIPES: dict[str, Recipe] = {
                           "from raw (fetched; seeded cold users)", _movielens_cd("ml-1m", "ml1m-cd-raw")),
     "ml100k-cd": Recipe("ml100k-cd", "MovieLens-100K action/drama, ML-CD protocol prepared from "
                         "raw (fetched; the small default)", _movielens_cd("ml-100k", "ml100k-cd")),
+    "ml1m-3d": Recipe("ml1m-3d", "MovieLens-1M in three domains (action / thriller / drama by genre), "
+                      "the ML-CD cold-start protocol per domain, prepared from raw (fetched, sha256-checked)",
+                      _movielens_cd("ml-1m", "ml1m-3d", three_domains=True)),
     "amazon-ao": Recipe("amazon-ao", "Amazon Art/Office with titles, frozen split",
                         _frozen_cd("amazon-ao")),
     **{f"amazon-disencdr-{s}": Recipe(f"amazon-disencdr-{s}",

@@ -19,7 +19,15 @@ An export folder holds::
                           the index = j-th item of that domain in items.tsv order)
     users.parquet, items.parquet
                           optional (id: string, vector: fixed_size_list<float32>[dim])
+    cold_item_map.npy     optional (n_domains, t, dim) float32: the vector of a new item known
+                          by its text embedding t_i is ``t_i @ map[d]`` (``cold_items`` in the
+                          manifest names the encoder and template)
+    explain/term<k>_weights.npz, explain/term<k>_basis.npy
+                          optional history terms of the user vectors (float32, exact
+                          decompositions of the score: :mod:`gnnrec.export.terms`)
     manifest.json         see below
+    updates/              optional live-update store (SQLite, :mod:`gnnrec.export.live`):
+                          the one mutable area, never listed and never checksummed
 
 ``manifest.json`` carries ``format``, ``score`` (always ``"dot"``), ``dim``,
 ``dtype``, ``n_users``, ``n_items``, ``domains``, ``created`` (UTC ISO time),
@@ -28,7 +36,10 @@ producer supplies in :attr:`Export.manifest`: ``model``, ``config`` (resolved),
 ``dataset`` (``{name, fingerprint}``; a plain name plus ``dataset_fingerprint``
 is folded into that form), ``metrics`` (test metrics), ``foldin``
 (the rule that turns an item history into a user vector, see
-:mod:`gnnrec.export.foldin`) and, for lossy dtypes, ``quantization`` (the
+:mod:`gnnrec.export.foldin`), ``explain`` (how a score decomposes over the
+user's history: ``method`` ``terms`` with the term files, ``none`` with a
+reason, or absent: the fold-in projection of :mod:`gnnrec.export.explain`),
+``cold_items`` (how an item known only by its text gets a vector) and, for lossy dtypes, ``quantization`` (the
 validation NDCG@20 change, see :mod:`gnnrec.export.quality`).
 
 The score of (user u, item i) is the inner product ``U[u] . V[i]``. int8 rows
@@ -38,7 +49,7 @@ rename); :func:`load_export` verifies every sha256, the row/id alignment and
 finiteness, and refuses a tampered, truncated or inconsistent export: every
 file in the folder must be listed in ``files`` with its sha256 (names are
 relative, inside the folder: no ``..``, no absolute path, at most the
-``index/`` subfolder), every file the manifest refers to (FAISS indexes) must
+``index/`` and ``explain/`` subfolders), every file the manifest refers to (FAISS indexes) must
 be one of them, ``dim`` / ``n_users`` / ``n_items`` must match the arrays, and
 an export without users or items is refused.
 """
@@ -60,6 +71,7 @@ import scipy.sparse as sp
 from gnnrec import __version__
 from gnnrec.errors import GnnrecError
 from gnnrec.export.foldin import FoldinMap
+from gnnrec.export.terms import HistoryTerm
 from gnnrec.utils.files import atomic_dir, read_json_object, sha256_file, write_json
 
 log = logging.getLogger(__name__)
@@ -69,6 +81,8 @@ DTYPES = ("float32", "float16", "int8")
 INDEX_KINDS = ("exact", "ivf", "hnsw")
 _RESERVED = ("files", "format", "score", "dim", "dtype", "n_users", "n_items",
              "created", "gnnrec_version", "domains", "extras")
+SUBFOLDERS = ("index", "explain")     # the only subfolders of listed files
+UPDATES = "updates"                   # the live-update store: mutable, excluded from the file check
 
 
 class ExportError(GnnrecError, ValueError):
@@ -92,6 +106,8 @@ class Export:
     seen: sp.csr_matrix | None = None          # (n_users, n_items) train positives
     manifest: dict[str, Any] = field(default_factory=dict)
     foldin_map: FoldinMap | None = None        # the user vectors' linear part (gnnrec.export.foldin)
+    terms: list[HistoryTerm] | None = None     # history terms of user_emb (gnnrec.export.terms)
+    cold_item_map: np.ndarray | None = None    # (n_domains, t, dim): V = text @ map[d] for a new item
 
     def __post_init__(self) -> None:
         self.user_emb = np.asarray(self.user_emb)
@@ -118,6 +134,12 @@ class Export:
         if self.seen is not None and self.seen.shape != (len(self.user_ids), len(self.item_ids)):
             raise ExportError(f"seen matrix has shape {self.seen.shape}, expected "
                               f"(n_users, n_items) = ({len(self.user_ids)}, {len(self.item_ids)})")
+        for t in self.terms or []:
+            if t.weights.shape[0] != len(self.user_ids) or t.offset + t.width > self.dim or \
+                    (t.rows == "item" and t.weights.shape[1] != len(self.item_ids)):
+                raise ExportError(f"history term {t.name!r} (weights {t.weights.shape}, columns "
+                                  f"{t.offset}..{t.offset + t.width}) does not fit {len(self.user_ids)} "
+                                  f"users x {len(self.item_ids)} items of dimension {self.dim}")
 
     @property
     def dim(self) -> int:
@@ -242,6 +264,11 @@ def write_export(exp: Export, folder: str | os.PathLike, dtype: str = "float32",
         if parquet:
             _write_parquet(tmp, seen_view)
             extras["parquet"] = ["users.parquet", "items.parquet"]
+        if exp.cold_item_map is not None:
+            np.save(tmp / "cold_item_map.npy", np.asarray(exp.cold_item_map, dtype=np.float32))
+        explain = dict(exp.manifest.get("explain") or {})
+        if exp.terms:
+            explain = {**explain, "method": "terms", "terms": _write_terms(tmp, exp.terms)}
         files = {p.relative_to(tmp).as_posix(): sha256_file(p)
                  for p in sorted(tmp.rglob("*")) if p.is_file()}
         manifest = {
@@ -252,12 +279,52 @@ def write_export(exp: Export, folder: str | os.PathLike, dtype: str = "float32",
             "gnnrec_version": __version__,
             **{k: v for k, v in exp.manifest.items() if k not in _RESERVED},
             **({"foldin": foldin} if foldin else {}),
+            **({"explain": explain} if explain else {}),
             "extras": extras,
             "files": files,
         }
         write_json(tmp / "manifest.json", manifest)
         _umask_permissions(tmp)
     return folder
+
+
+def _write_terms(tmp: Path, terms: list[HistoryTerm]) -> list[dict[str, Any]]:
+    """``explain/term<k>_weights.npz`` (+ ``_basis.npy``) per term; their manifest entries."""
+    (tmp / "explain").mkdir()
+    out = []
+    for k, t in enumerate(terms):
+        entry: dict[str, Any] = {"name": t.name, "rows": t.rows, "offset": t.offset, "width": t.width,
+                                 "label": t.label, "weights": f"explain/term{k}_weights.npz",
+                                 "basis": None}
+        sp.save_npz(tmp / entry["weights"], t.weights, compressed=False)
+        if t.basis is not None:
+            entry["basis"] = f"explain/term{k}_basis.npy"
+            np.save(tmp / entry["basis"], t.basis)
+        out.append(entry)
+    return out
+
+
+def _read_terms(folder: Path, manifest: dict[str, Any]) -> list[HistoryTerm] | None:
+    """The history terms an export lists in ``manifest["explain"]`` (None without)."""
+    info = manifest.get("explain")
+    if not isinstance(info, dict) or info.get("method") != "terms":
+        return None
+    files = manifest.get("files") or {}
+    terms = []
+    for entry in info.get("terms") or []:
+        for ref in (entry.get("weights"), entry.get("basis")):
+            if ref is not None and ref not in files:
+                raise ExportError(f"{folder / 'manifest.json'}: history term file {ref!r} is not one of the "
+                                  f"export's checksummed files; re-export it")
+        try:
+            w = sp.load_npz(folder / entry["weights"]).tocsr()
+            b = np.load(folder / entry["basis"], allow_pickle=False) if entry.get("basis") else None
+            terms.append(HistoryTerm(entry["name"], entry["rows"], w, b, int(entry["offset"]),
+                                     entry.get("label", "")))
+        except (KeyError, TypeError, ValueError, OSError, EOFError, zipfile.BadZipFile) as e:
+            raise ExportError(f"{folder}: history term {entry.get('name')!r} is unreadable ({e}); "
+                              f"re-export it") from None
+    return terms
 
 
 def _umask_permissions(folder: Path) -> None:
@@ -277,17 +344,21 @@ def _check_name(name: Any, mpath: Path) -> str:
     parts = PurePosixPath(name).parts if isinstance(name, str) else ()
     ok = (isinstance(name, str) and name and "\\" not in name and "\x00" not in name
           and not PurePosixPath(name).is_absolute() and ".." not in parts and "." not in parts
-          and (len(parts) == 1 or (len(parts) == 2 and parts[0] == "index")))
+          and (len(parts) == 1 or (len(parts) == 2 and parts[0] in SUBFOLDERS)))
     if not ok:
         raise ExportError(f"{mpath} names the file {name!r}, which is not a plain file name inside the "
-                          f"export (no '..', absolute path or subfolder other than index/); the manifest "
-                          f"was edited or forged: re-export it")
+                          f"export (no '..', absolute path or subfolder other than index/ and explain/); "
+                          f"the manifest was edited or forged: re-export it")
     return name
 
 
 def verify_files(folder: Path, manifest: dict[str, Any]) -> None:
     """Every file of the folder is listed in ``manifest['files']`` with a matching sha256, every
-    listed name stays inside the folder, and every file the manifest refers to is listed."""
+    listed name stays inside the folder, and every file the manifest refers to is listed.
+
+    The folder ``updates/`` (the live-update store of :mod:`gnnrec.export.live`, a SQLite
+    database that running services append to) is the one exception: it is mutable by design,
+    so it is never listed and never checked here; the store checks its own rows."""
     mpath = folder / "manifest.json"
     files = manifest.get("files")
     if not isinstance(files, dict) or not files:
@@ -295,7 +366,8 @@ def verify_files(folder: Path, manifest: dict[str, Any]) -> None:
                           f"re-export it with `gnnrec export`")
     for name in files:
         _check_name(name, mpath)
-    present = {p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file()}
+    present = {p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file()
+               and p.relative_to(folder).parts[0] != UPDATES}
     unlisted = sorted(present - set(files) - {"manifest.json"})
     if unlisted:
         raise ExportError(f"{folder / unlisted[0]} is not listed in {mpath} ({len(unlisted)} unlisted "
@@ -416,7 +488,8 @@ def load_export(folder: str | os.PathLike, verify: bool = True) -> Export:
                   item_ids=_read_ids(folder / "item_ids.txt"),
                   user_emb=user_emb, item_emb=item_emb,
                   items=items, seen=_load_seen(folder), manifest=manifest,
-                  foldin_map=_load_foldin_map(folder, manifest))
+                  foldin_map=_load_foldin_map(folder, manifest), terms=_read_terms(folder, manifest),
+                  cold_item_map=_read_cold_map(folder, manifest))
 
 
 def _load_foldin_map(folder: Path, manifest: dict[str, Any]) -> FoldinMap | None:
@@ -430,6 +503,21 @@ def _load_foldin_map(folder: Path, manifest: dict[str, Any]) -> FoldinMap | None
         raise ExportError(f"{path} is not a readable .npy array ({e}); re-export it") from None
     return FoldinMap(matrix=matrix, k_model=int(info["k_model"]), scales=dict(info.get("scales", {})),
                      blocks=list(info.get("blocks", [])))
+
+
+def _read_cold_map(folder: Path, manifest: dict[str, Any]) -> np.ndarray | None:
+    """``cold_item_map.npy`` (n_domains, t, dim) when the export has one."""
+    path = folder / "cold_item_map.npy"
+    if not path.is_file():
+        return None
+    try:
+        m = np.load(path, allow_pickle=False)
+    except (ValueError, OSError, EOFError) as e:
+        raise ExportError(f"{path} is not a readable .npy array ({e}); re-export it") from None
+    if m.ndim != 3 or m.shape[0] != len(manifest.get("domains") or []) or m.shape[2] != manifest.get("dim"):
+        raise ExportError(f"{path} has shape {m.shape}; expected (n_domains, text dim, {manifest.get('dim')}): "
+                          f"re-export it")
+    return m.astype(np.float32)
 
 
 def _load_seen(folder: Path) -> sp.csr_matrix | None:

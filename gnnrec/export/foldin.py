@@ -130,32 +130,46 @@ def foldin_matrix(history: sp.csr_matrix, item_emb: np.ndarray, rule: str,
     return np.asarray(w @ v, dtype=np.float32)
 
 
+def foldin_weights(rows: np.ndarray, item_emb: np.ndarray, rule: str,
+                   degrees: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(distinct rows (h,), weights (h,) float64) with ``u = sum_j w_j V[j]`` for every rule:
+    ``mean`` w_j = 1/|H|, ``lightgcn`` w_j = 1/sqrt(|H| d_j), ``unit_mean`` w_j = 1/(|H| ||V[j]||)
+    (0 for a zero row). The fold-in is linear in the history's item vectors, so a fold-in
+    user's score ``u . V[i] = sum_j w_j V[j] . V[i]`` splits exactly over the history."""
+    check_rule(rule)
+    rows = np.unique(np.asarray(rows, dtype=np.int64))
+    h = max(len(rows), 1)
+    if rule == "unit_mean":
+        norm = np.linalg.norm(np.asarray(item_emb[rows], dtype=np.float64), axis=1)
+        w = np.divide(1.0, h * norm, out=np.zeros(len(rows)), where=norm > 0)
+    elif rule == "lightgcn":
+        deg = degrees[rows].astype(np.float64) if degrees is not None else np.ones(len(rows))
+        w = 1.0 / np.sqrt(h * deg)
+    else:
+        w = np.full(len(rows), 1.0 / h)
+    return rows, w
+
+
 def foldin_vector(rows: np.ndarray, item_emb: np.ndarray, rule: str,
                   degrees: np.ndarray | None = None, fmap: FoldinMap | None = None,
                   item_domains: np.ndarray | None = None) -> np.ndarray:
     """User vector (dim,) for one history given as item row indices (h,).
 
     Same result as the matching row of :func:`foldin_matrix`, computed on the
-    history's rows only (the serving path: O(h * dim)).
+    history's rows only (the serving path: O(h * dim)): ``sum_j w_j V[j]`` with the
+    weights of :func:`foldin_weights`.
     """
-    rows = np.unique(np.asarray(rows, dtype=np.int64))
     if fmap is not None:
+        rows = np.unique(np.asarray(rows, dtype=np.int64))
         hist = sp.csr_matrix((np.ones(len(rows), np.float32), (np.zeros(len(rows), np.int64), rows)),
                              shape=(1, len(item_emb)))
         base = foldin_vector(rows, np.asarray(item_emb)[:, :fmap.k_model], rule, degrees)
         return np.concatenate([base * np.float32(fmap.scales.get(rule, 1.0)),
                                fmap.user_part(hist, np.asarray(item_domains))[0]])
-    check_rule(rule)
-    v = np.asarray(item_emb[rows], dtype=np.float32)
+    rows, w = foldin_weights(rows, item_emb, rule, degrees)
     if len(rows) == 0:
         return np.zeros(item_emb.shape[1], dtype=np.float32)
-    if rule == "unit_mean":
-        norm = np.linalg.norm(v, axis=1, keepdims=True)
-        return (v / np.where(norm == 0, 1.0, norm)).mean(axis=0)
-    if rule == "lightgcn":
-        deg = degrees[rows] if degrees is not None else np.ones(len(rows), np.float32)
-        return (v / np.sqrt(len(rows) * deg)[:, None]).sum(axis=0).astype(np.float32)
-    return v.mean(axis=0)
+    return (w[None, :] @ np.asarray(item_emb[rows], dtype=np.float64))[0].astype(np.float32)
 
 
 def rule_of(manifest: dict[str, Any]) -> str:

@@ -12,6 +12,8 @@ import os
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from gnnrec.eval import evaluate, load_result
 from gnnrec.export.contract import ExportError, write_export
 from gnnrec.export.foldin import RULES
@@ -22,8 +24,12 @@ from gnnrec.utils.files import check_output_dir, read_json
 
 def export_run(run_dir: str | os.PathLike, out: str | os.PathLike, dtype: str = "float32",
                faiss: str | None = None, parquet: bool = False, foldin_rule: str = "auto",
-               device: str = "auto", overwrite: bool = False) -> dict[str, Any]:
-    """Load a run, export its final embeddings to ``out``; returns the manifest written."""
+               device: str = "auto", overwrite: bool = False,
+               add_items: str | os.PathLike | None = None) -> dict[str, Any]:
+    """Load a run, export its final embeddings to ``out``; returns the manifest written.
+
+    ``add_items``: a TSV of new items known by their text, appended with vectors from the
+    model's text path (:mod:`gnnrec.export.cold_items`) after the quality checks."""
     check_output_dir(out, overwrite)          # before the run is loaded and fold-in is measured
     if foldin_rule != "auto" and foldin_rule not in RULES:
         raise ExportError(f"unknown fold-in rule {foldin_rule!r}; expected auto or one of {sorted(RULES)}")
@@ -35,5 +41,11 @@ def export_run(run_dir: str | os.PathLike, out: str | os.PathLike, dtype: str = 
     else:
         test = evaluate(exp.user_emb, exp.item_emb, run.ds, split="test", ks=tuple(run.config.eval.ks))
     complete_export(exp, run.ds, test_result=test, dtype=dtype, foldin_rule=foldin_rule)
+    if add_items is not None:
+        from gnnrec.export.build import append_items
+        from gnnrec.export.cold_items import read_new_items, text_item_vectors
+        new = text_item_vectors(exp, read_new_items(add_items))
+        exp = append_items(exp, [n[0] for n in new], [n[1] for n in new], [n[2] for n in new],
+                           np.stack([n[3] for n in new]))
     write_export(exp, out, dtype=dtype, faiss=faiss, parquet=parquet, overwrite=overwrite)
     return read_json(Path(out) / "manifest.json")

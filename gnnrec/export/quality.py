@@ -142,3 +142,49 @@ def complete_export(exp: Export, ds: Dataset, *, test_result: Any = None, dtype:
         m["quantization"] = quantization_report(exp, ds, dtype)
         log.info("%s export: valid NDCG@20 change %s", dtype, m["quantization"]["change"]["all"])
     return exp
+
+
+def heldin_report(exp: Export, histories: dict[str, Sequence[str]], k: int = K, max_items: int = 50,
+                  seed: int = 0, rule: str | None = None) -> dict[str, Any]:
+    """Membership check: do an export's item vectors remember these users' histories?
+
+    For each user's history H (item ids, e.g. the train items of users the model was asked
+    to forget), each held-in item j (at most ``max_items`` per user, a seeded sample) is ranked
+    among the items of its domain for the fold-in of ``H - {j}`` (rule: the export's), the rest
+    of H excluded. A model that saw the users ranks their held-in items higher than one that
+    never did. Returns the means over users of MRR, hit@k and the rank percentile (0 = top),
+    plus the per-user values (``per_user``: user -> [mrr, hit, percentile]) for paired tests.
+    """
+    from gnnrec.export.foldin import foldin_vector, item_degrees, rule_of
+
+    rule = rule or rule_of(exp.manifest)
+    index = {it: i for i, it in enumerate(exp.item_ids)}
+    dom = exp.item_domains()
+    deg = item_degrees(exp.seen, len(exp.item_ids))
+    blocks = {d: np.flatnonzero(dom == d) for d in exp.domains()}
+    rng = np.random.default_rng(seed)
+    per_user: dict[str, list[float]] = {}
+    for user, items in histories.items():
+        rows = np.unique([index[i] for i in items if i in index])
+        if len(rows) < 2:
+            continue
+        picks = rows if len(rows) <= max_items else rng.choice(rows, max_items, replace=False)
+        mrr, hit, pct = [], [], []
+        for j in picks:
+            rest = rows[rows != j]
+            vec = foldin_vector(rest, exp.item_emb, rule, deg, exp.foldin_map, dom)
+            cand = blocks[dom[j]]
+            cand = cand[~np.isin(cand, rest)]
+            scores = exp.item_emb[cand] @ vec
+            mine = float(exp.item_emb[j] @ vec)
+            rank = int((scores > mine).sum()) + 1          # ties in the item's favour: an upper bound
+            mrr.append(1.0 / rank)
+            hit.append(float(rank <= k))
+            pct.append((rank - 1) / max(len(cand) - 1, 1))
+        per_user[user] = [float(np.mean(mrr)), float(np.mean(hit)), float(np.mean(pct))]
+    arr = np.asarray(list(per_user.values())) if per_user else np.full((0, 3), np.nan)
+    return {"users": len(per_user), "rule": rule, "k": k,
+            "mrr": float(arr[:, 0].mean()) if len(arr) else float("nan"),
+            f"hit@{k}": float(arr[:, 1].mean()) if len(arr) else float("nan"),
+            "percentile": float(arr[:, 2].mean()) if len(arr) else float("nan"),
+            "per_user": per_user}

@@ -6,6 +6,14 @@ Endpoints::
                                            for an unknown one)
     POST /recommend  {"domain": D, "k": 10, "items": ["m12", ...], "user": optional}
                                            fold-in from an item history (any domain)
+    GET  /explain?user=U&item=I&top=5      why I scores what it does for U: the top history
+                                           items' contributions, shares and the remainder
+                                           (gnnrec.export.explain)
+    POST /explain    {"item": I, "items": [...], "top": 5}   the same for a fold-in history
+    POST /interactions  {"user": U, "item": I, "domain": optional}
+                                           a live interaction: U's vector is updated by
+                                           fold-in (a new U becomes a user), I is excluded
+                                           from U's next /recommend (gnnrec.export.live)
     GET  /items/{item_id}                  item metadata
     GET  /healthz                          liveness + export summary
     GET  /metrics                          request counts by route and status, latency
@@ -13,9 +21,15 @@ Endpoints::
 
 Every error is a JSON object ``{"error": message}`` with a 4xx status: unknown
 domain or k out of range (422), malformed JSON (400), body over the limit
-(413), unknown item (404), unknown route (404), wrong method (405). Unknown
-history items are ignored and listed in the answer. Responses are serialised
-with orjson; the guard middleware is plain ASGI (no per-request task).
+(413), unknown item (404), unknown route (404), wrong method (405), live
+updates unavailable (409: the export folder is read-only or served with
+``--no-live``). Unknown history items are ignored and listed in the answer.
+Responses are serialised with orjson; the guard middleware is plain ASGI (no
+per-request task).
+
+Live updates are kept in the export's SQLite store (``updates/``), so every
+worker of a server applies every worker's updates before it answers (read
+your writes across workers), and a restarted server replays them.
 """
 
 from __future__ import annotations
@@ -46,7 +60,7 @@ log = logging.getLogger(__name__)
 MAX_BODY = 64 * 1024          # bytes
 CLIENT_ABORT = 499            # status of a request whose client hung up (counted as client_abort)
 MAX_HISTORY = 5000            # item ids in one fold-in history
-_ROUTES = ("/recommend", "/items/{item_id}", "/healthz", "/metrics")
+_ROUTES = ("/recommend", "/explain", "/interactions", "/items/{item_id}", "/healthz", "/metrics")
 
 Scope = dict[str, Any]
 ASGIApp = Callable[[Scope, Callable, Callable], Awaitable[None]]
@@ -126,11 +140,13 @@ def _parse_k(raw: Any) -> int:
 
 
 def create_app(rec: Retriever, max_body: int = MAX_BODY, title: str = "gnnrec",
-               metrics_dir: str | None = None) -> Any:
+               metrics_dir: str | None = None, live_off: str = "") -> Any:
     """The ASGI application serving ``rec`` (FastAPI wrapped in :class:`Guard`).
 
     ``metrics_dir``: folder shared by the workers of one server, where each
     publishes its metrics once a second (see :mod:`gnnrec.export.metrics`).
+    ``live_off``: why ``POST /interactions`` is refused (empty: accepted; kept in
+    ``rec``'s store when it has one, else in this process only).
     """
     metrics = SharedMetrics(metrics_dir)
 
@@ -183,7 +199,10 @@ def create_app(rec: Retriever, max_body: int = MAX_BODY, title: str = "gnnrec",
 
     @app.get("/healthz")
     async def healthz() -> Response:
-        return _json(health)
+        rec.sync()
+        live = {"enabled": rec.store is not None, "users": len(rec.live), "added_items": rec.added_items,
+                "seq": rec.live_seq}
+        return _json({**health, "users": len(rec.exp.user_ids), "items": len(rec.item_ids), "live": live})
 
     @app.get("/metrics")
     async def get_metrics() -> Response:
@@ -230,9 +249,60 @@ def create_app(rec: Retriever, max_body: int = MAX_BODY, title: str = "gnnrec",
                             history=[str(i) for i in items])
         return _json(res.to_dict())
 
+    def _body(raw: bytes, example: str) -> dict[str, Any]:
+        try:
+            data = orjson.loads(raw)
+        except orjson.JSONDecodeError as e:
+            raise QueryError(f"malformed JSON body: {e}", status=400) from None
+        if not isinstance(data, dict):
+            raise QueryError(f"the body must be a JSON object like {example}", status=400)
+        return data
+
+    async def get_explain(request: Request) -> Response:
+        q = request.query_params
+        unknown = set(q.keys()) - {"user", "item", "top"}
+        if unknown:
+            raise QueryError(f"unknown query parameters {sorted(unknown)}; use user, item, top")
+        if "item" not in q or "user" not in q:
+            raise QueryError("GET /explain needs 'user' and 'item' (POST /explain explains a fold-in history)")
+        return _json(rec.explain(q["item"], user=q["user"], top=_parse_k(q.get("top", "5"))))
+
+    async def post_explain(request: Request) -> Response:
+        data = _body(await request.body(), '{"item": "m12", "items": ["m1", "m5"], "top": 5}')
+        unknown = set(data) - {"item", "items", "user", "top"}
+        if unknown:
+            raise QueryError(f"unknown fields {sorted(unknown)}; use item, items, user, top")
+        items = data.get("items") or []
+        if not isinstance(items, list) or not all(isinstance(i, (str, int)) for i in items):
+            raise QueryError("'items' must be a list of item ids (strings)")
+        if len(items) > MAX_HISTORY:
+            raise QueryError(f"'items' has {len(items)} ids; at most {MAX_HISTORY} are accepted")
+        item, user = data.get("item"), data.get("user")
+        if not isinstance(item, str) or (user is not None and not isinstance(user, str)):
+            raise QueryError("'item' must be an item id and 'user' a string")
+        return _json(rec.explain(item, user=user, history=[str(i) for i in items] or None,
+                                 top=_parse_k(data.get("top", 5))))
+
+    async def post_interactions(request: Request) -> Response:
+        data = _body(await request.body(), '{"user": "u1", "item": "m12", "domain": "drama"}')
+        unknown = set(data) - {"user", "item", "domain"}
+        if unknown:
+            raise QueryError(f"unknown fields {sorted(unknown)}; use user, item, domain")
+        if live_off:
+            raise QueryError(f"live updates are off for this server: {live_off}", status=409)
+        user, item, domain = data.get("user"), data.get("item"), data.get("domain")
+        if domain is not None and not isinstance(domain, str):
+            raise QueryError(f"'domain' must be one of {rec.domain_names}")
+        if isinstance(item, int) and not isinstance(item, bool):
+            item = str(item)
+        return _json(rec.interact(user, item, domain))
+
     # the hot paths as plain Starlette routes, matched first: no dependency solving per request
     app.router.routes.insert(0, Route("/recommend", get_recommend, methods=["GET"]))
     app.router.routes.insert(1, Route("/recommend", post_recommend, methods=["POST"]))
+    app.router.routes.insert(2, Route("/explain", get_explain, methods=["GET"]))
+    app.router.routes.insert(3, Route("/explain", post_explain, methods=["POST"]))
+    app.router.routes.insert(4, Route("/interactions", post_interactions, methods=["POST"]))
 
     return Guard(app, metrics, max_body)
 
@@ -241,32 +311,49 @@ ENV_EXPORT = "GNNREC_SERVE_EXPORT"
 ENV_BACKEND = "GNNREC_SERVE_BACKEND"
 ENV_MAX_K = "GNNREC_SERVE_MAX_K"
 ENV_METRICS = "GNNREC_SERVE_METRICS_DIR"
+ENV_LIVE = "GNNREC_SERVE_LIVE"
+
+
+def load_retriever(export: str, backend: str = "auto", max_k: int = MAX_K, live: bool = True
+                   ) -> tuple[Retriever, str]:
+    """(retriever, why live updates are off or ""): with ``live`` the export's update store is
+    opened (created) and replayed; a folder where it cannot be (read-only) is served without."""
+    from gnnrec.export.live import StoreUnavailable
+    if not live:
+        return Retriever.load(export, backend=backend, max_k=max_k), "the server was started with --no-live"
+    try:
+        return Retriever.load(export, backend=backend, max_k=max_k, live=True), ""
+    except StoreUnavailable as e:
+        log.warning("%s; serving without live updates", e)
+        return Retriever.load(export, backend=backend, max_k=max_k), str(e)
 
 
 def app_from_env() -> Any:
     """Factory for multi-worker uvicorn: reads the export path etc. from the environment."""
-    rec = Retriever.load(os.environ[ENV_EXPORT], backend=os.environ.get(ENV_BACKEND, "auto"),
-                           max_k=int(os.environ.get(ENV_MAX_K, MAX_K)))
-    return create_app(rec, metrics_dir=os.environ.get(ENV_METRICS))
+    rec, off = load_retriever(os.environ[ENV_EXPORT], backend=os.environ.get(ENV_BACKEND, "auto"),
+                              max_k=int(os.environ.get(ENV_MAX_K, MAX_K)),
+                              live=os.environ.get(ENV_LIVE, "1") == "1")
+    return create_app(rec, metrics_dir=os.environ.get(ENV_METRICS), live_off=off)
 
 
 def run(export: str, host: str = "127.0.0.1", port: int = 8080, workers: int = 1,
-        backend: str = "auto", max_k: int = MAX_K, log_level: str = "warning") -> None:
+        backend: str = "auto", max_k: int = MAX_K, log_level: str = "warning", live: bool = True) -> None:
     """Serve ``export`` until interrupted (validates the export before binding)."""
     import uvicorn
-    rec = Retriever.load(export, backend=backend, max_k=max_k)
-    print(f"serving {export} ({len(rec.exp.user_ids)} users, {len(rec.exp.item_ids)} items, "
+    rec, off = load_retriever(export, backend=backend, max_k=max_k, live=live)
+    print(f"serving {export} ({len(rec.exp.user_ids)} users, {len(rec.item_ids)} items, "
           f"domains {rec.domain_names}) on http://{host}:{port} with {workers} worker(s); "
+          f"live updates {'off (' + off + ')' if off else 'on (' + str(rec.live_seq) + ' replayed)'}; "
           f"Ctrl-C stops", file=sys.stderr, flush=True)
     fast = {"http": "httptools" if _has("httptools") else "h11",
             "loop": "uvloop" if _has("uvloop") else "asyncio"}
     common = dict(host=host, port=port, log_level=log_level, access_log=False, backlog=2048, **fast)
     if workers == 1:
-        uvicorn.run(create_app(rec), **common)
+        uvicorn.run(create_app(rec, live_off=off), **common)
         return
     metrics_dir = tempfile.mkdtemp(prefix="gnnrec-serve-metrics-")
     os.environ.update({ENV_EXPORT: str(export), ENV_BACKEND: backend, ENV_MAX_K: str(max_k),
-                       ENV_METRICS: metrics_dir})
+                       ENV_METRICS: metrics_dir, ENV_LIVE: "1" if live else "0"})
     try:
         uvicorn.run("gnnrec.export.serve:app_from_env", factory=True, workers=workers, **common)
     finally:

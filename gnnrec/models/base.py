@@ -141,6 +141,19 @@ class Recommender(nn.Module):
     supports_cold_sim: ClassVar[bool] = False   # simulate_cold() (train.cold_sim)
     memory_family: ClassVar[str] = "mf"         # lightgcn | hgt | mf: gnnrec.graph.memory's activation model
     ours: ClassVar[bool] = False                # gnnrec's own model (vs a baseline) in benchmark reports
+    # how an export of this model explains a score (gnnrec.export.explain): "terms" (history_terms()
+    # decomposes the user vectors exactly), "projection" (user vectors are not sums over the history:
+    # the history's fold-in is shown with the remainder it leaves), "none" (nothing in a history
+    # explains the score); explain_note says why, for people
+    # state-dict keys of ID tables whose rows are users / items (user tables may hold one block of
+    # n_users rows per domain, row d * n_users + u): rows a warm start maps from an older dataset
+    # (gnnrec.train.warm), everything else is copied as it is
+    user_tables: ClassVar[tuple[str, ...]] = ()
+    item_tables: ClassVar[tuple[str, ...]] = ()
+    explains: ClassVar[str] = "projection"
+    explain_note: ClassVar[str] = ("the user vector is a trained parameter, not a sum over the history: "
+                                   "the contributions are those of the history's fold-in, scaled to the "
+                                   "user vector, and the remainder is what they do not explain")
 
     def __init__(self, ctx: ModelContext) -> None:
         super().__init__()
@@ -171,6 +184,24 @@ class Recommender(nn.Module):
     def foldin_map(self) -> Any:
         """The exact linear part of the user vectors as a function of a history
         (:class:`gnnrec.export.foldin.FoldinMap`), carried by exports; None when there is none."""
+        return None
+
+    def history_terms(self) -> list | None:
+        """The final user vectors as :class:`gnnrec.export.terms.HistoryTerm` s (``explains ==
+        "terms"``): exact per-history-item parts of every score, in the columns of
+        :meth:`embeddings`; None for models whose user vectors are not such sums."""
+        return None
+
+    def data_caches(self) -> list[str]:
+        """Files this model derived from its train data and cached outside the run (e.g. the
+        cross-domain map): what ``gnnrec forget`` deletes with the old model."""
+        return []
+
+    def cold_item_map(self, domain: int = 0) -> np.ndarray | None:
+        """(t, d) float32 ``M`` with ``V[i] = t_i @ M`` for an item of ``domain`` (index) known only
+        by its L2-normalised text embedding t_i (t,), exactly as the model scores an item without
+        train interactions; None for models without such a text path (new items then need
+        interactions and training)."""
         return None
 
     # ---- sampled sub-graphs (supports_minibatch) ------------------------------------

@@ -99,6 +99,8 @@ class BiTGCF(Recommender):
     """BiTGCF baseline (module docstring); config keys in :class:`BiTGCFConfig`."""
 
     name: ClassVar[str] = "bitgcf"
+    user_tables: ClassVar[tuple[str, ...]] = ("user0",)
+    item_tables: ClassVar[tuple[str, ...]] = ("item0",)
     Config = BiTGCFConfig
     memory_family = "lightgcn"
 

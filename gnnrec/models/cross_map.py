@@ -172,6 +172,20 @@ def cross_map_blocks(r: sp.csr_matrix, item_domain: np.ndarray, lam: float, rank
     return MapBlocks(np.hstack(ublocks), np.hstack(iblocks), np.hstack(rblocks))
 
 
+def cache_key(r: sp.csr_matrix, item_domain: np.ndarray, lam: float, rank: int, seed: int = 0) -> str:
+    """The cache key of :func:`cached_blocks`: sha256 of everything the blocks depend on."""
+    r = sp.csr_matrix(r)
+    r.sort_indices()
+    h = hashlib.sha256(f"{CACHE_FORMAT}\x00{r.shape}\x00{float(lam)!r}\x00{rank}\x00{seed}\x00".encode())
+    for arr in (r.indptr, r.indices, np.asarray(item_domain)):
+        h.update(np.ascontiguousarray(arr, dtype=np.int64).tobytes())
+    h.update(np.ascontiguousarray(r.data, dtype=np.float64).tobytes())
+    return h.hexdigest()
+
+
+CACHE_SIDES = ("users", "items", "rows")       # the MapBlocks fields, one cached array each
+
+
 def cached_blocks(r: sp.csr_matrix, item_domain: np.ndarray, lam: float, rank: int, seed: int = 0,
                   cache_dir: str | os.PathLike | None = None) -> MapBlocks:
     """:func:`cross_map_blocks`, read from / written to an on-disk cache under ``cache_dir``.
@@ -185,15 +199,9 @@ def cached_blocks(r: sp.csr_matrix, item_domain: np.ndarray, lam: float, rank: i
         return cross_map_blocks(r, item_domain, lam, rank, seed)
     from gnnrec.text.cache import EmbeddingCache
 
-    r = sp.csr_matrix(r)
-    r.sort_indices()
-    h = hashlib.sha256(f"{CACHE_FORMAT}\x00{r.shape}\x00{float(lam)!r}\x00{rank}\x00{seed}\x00".encode())
-    for arr in (r.indptr, r.indices, np.asarray(item_domain)):
-        h.update(np.ascontiguousarray(arr, dtype=np.int64).tobytes())
-    h.update(np.ascontiguousarray(r.data, dtype=np.float64).tobytes())
-    key = h.hexdigest()
+    key = cache_key(r, item_domain, lam, rank, seed)
     cache = EmbeddingCache(cache_dir)
-    sides = (("users", r.shape[0]), ("items", r.shape[1]), ("rows", r.shape[1]))
+    sides = tuple(zip(CACHE_SIDES, (r.shape[0], r.shape[1], r.shape[1])))
     hits = [cache.load(f"{key}-{side}", n) for side, n in sides]
     if all(hit is not None for hit in hits):
         return MapBlocks(*(hit[0] for hit in hits))
@@ -232,7 +240,10 @@ class CrossMapHead(nn.Module):
     :func:`cached_blocks`' cache under ``cache_dir``): ``user_map``
     (n_users, n_maps*D*k), ``item_map`` (n_items, n_maps*D*k), each map's
     user blocks scaled by ``alpha / s_map`` of its pairs, and the fixed sample
-    of pairs ``(pair_users, pair_items)`` used for every standard deviation.
+    of pairs ``(pair_users, pair_items)`` used for every standard deviation;
+    ``block_scale`` (n_users, n_maps*D) holds those per-user block weights, so
+    ``user_map[u] = (r[u] @ item_rows) * block_scale[u]`` (repeated over each
+    block's k columns) -- the sum over the history that explanations decompose.
     """
 
     def __init__(self, r: sp.csr_matrix, item_domain: np.ndarray, alpha: float, lam: float,
@@ -255,21 +266,29 @@ class CrossMapHead(nn.Module):
         pu, pi = _pair_sample(r.shape[0], r.shape[1], sample, seed)
         self.rank, self.n_maps = rank, len(maps)              # each map: D blocks of `rank` columns
         n_dom = int(item_domain.max()) + 1
-        users, items, rows = [], [], []
+        users, items, rows, scales = [], [], [], []
         self.block_weights: list[tuple[float, float]] = []   # (cold, warm) weight of each block
+        self.cache_files: list[str] = []          # what the maps were cached as (gnnrec forget deletes them)
         for m, (map_lam, weight) in enumerate(maps):
+            if cache_dir is not None:
+                key = cache_key(r, item_domain, map_lam, rank, seed)
+                self.cache_files += [os.path.join(cache_dir, f"{key}-{side}.{ext}")
+                                     for side in CACHE_SIDES for ext in ("npy", "json")]
             blocks = cached_blocks(r, item_domain, map_lam, rank, seed, cache_dir)
             um, im = torch.from_numpy(blocks.users), torch.from_numpy(blocks.items)
             s_map = float(pair_std(um, im, pu, pi))
-            users.append(um * (weight.repeat_interleave(rank, dim=1) / s_map))
+            block_scale = weight / s_map                                     # (n_users, D)
+            users.append(um * block_scale.repeat_interleave(rank, dim=1))
             items.append(im)
             rows.append(blocks.rows)
+            scales.append(block_scale)
             cold_w = alpha if (len(maps) == 1 or m == 0) else 0.0
             warm_w = warm_alpha if (len(maps) == 1 or m == 1) else 0.0
             self.block_weights += [(cold_w / s_map, warm_w / s_map)] * n_dom
         self.item_rows = np.hstack(rows)                      # (n_items, n_maps*D*k), for fold-in
         self.register_buffer("user_map", torch.cat(users, 1).to(device), persistent=False)
         self.register_buffer("item_map", torch.cat(items, 1).to(device), persistent=False)
+        self.register_buffer("block_scale", torch.cat(scales, 1).to(device), persistent=False)
         self.register_buffer("pair_users", pu.to(device), persistent=False)
         self.register_buffer("pair_items", pi.to(device), persistent=False)
 
@@ -278,6 +297,28 @@ class CrossMapHead(nn.Module):
         n_dom = len(domains)
         return [{"start": b * self.rank, "width": self.rank, "domain": domains[b % n_dom],
                  "cold_weight": cw, "warm_weight": ww} for b, (cw, ww) in enumerate(self.block_weights)]
+
+    def history_terms(self, r: sp.csr_matrix, offset: int, names: list[str]) -> list:
+        """The map's part of the user vectors as :class:`gnnrec.export.terms.HistoryTerm` s, one per
+        (map, target domain) block: weights ``r[u, j] * block_scale[u, b]`` over u's history items j,
+        basis ``item_rows[:, block b]``, columns ``offset + b * rank`` on. ``names``: domain names."""
+        from gnnrec.export.terms import HistoryTerm
+
+        r = sp.csr_matrix(r, dtype=np.float32)
+        r.data[:] = 1.0
+        scale = self.block_scale.cpu().numpy()
+        terms = []
+        for b in range(scale.shape[1]):
+            m, d = divmod(b, len(names))
+            w = sp.diags(scale[:, b]) @ r
+            regime = "" if self.n_maps == 1 else (" (cold pairs)" if m == 0 else " (warm pairs)")
+            terms.append(HistoryTerm(
+                f"cross_map_{names[d]}" + ("" if self.n_maps == 1 else f"_{'cold' if m == 0 else 'warm'}"),
+                "item", sp.csr_matrix(w), self.item_rows[:, b * self.rank:(b + 1) * self.rank],
+                offset + b * self.rank,
+                f"cross-domain item map into {names[d]}{regime}: a ridge regression from the user's "
+                f"items outside {names[d]} (fitted on bridge users)"))
+        return terms
 
     def forward(self, users: torch.Tensor, items: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """``users`` (n_users, k), ``items`` (n_items, k) -> (n_users, k + D*r), (n_items, k + D*r)."""

@@ -75,6 +75,8 @@ class EMCDR(Recommender):
     """EMCDR baseline (module docstring); config keys in :attr:`defaults`."""
 
     name: ClassVar[str] = "emcdr"
+    user_tables: ClassVar[tuple[str, ...]] = ("user0",)
+    item_tables: ClassVar[tuple[str, ...]] = ("item0",)
     Config = EMCDRConfig
 
     def __init__(self, ctx: ModelContext) -> None:

@@ -75,6 +75,8 @@ class HGT(Recommender):
     """HGT recommender (module docstring); config keys in :class:`HGTConfig`."""
 
     name: ClassVar[str] = "hgt"
+    user_tables: ClassVar[tuple[str, ...]] = ("user0",)
+    item_tables: ClassVar[tuple[str, ...]] = ("item_id",)
     Config = HGTConfig
     wants_text: ClassVar[bool] = True      # projected text for items when the dataset has it
     supports_minibatch = True

@@ -113,6 +113,13 @@ class _LightGCNBase(Recommender):
     uses_text: ClassVar[bool] = False
     memory_family = "lightgcn"
     Config = LightGCNConfig
+    user_tables = ("user_emb",)
+    item_tables = ("item_emb",)
+    explains = "terms"
+    explain_note = ("U[u] = sum_n P[u, n] E0[n] with P = sum_l A^l / (L + 1): the history items' "
+                    "layer-0 rows and text, the user's own ID row, the cross-domain map's "
+                    "history rows; the remainder is the other users and items within L hops")
+    TERM_BATCH = 256            # user nodes per propagation of one-hot columns (history_terms)
 
     def __init__(self, ctx: ModelContext) -> None:
         super().__init__(ctx)
@@ -276,6 +283,120 @@ class _LightGCNBase(Recommender):
             scales[rule] = float(np.median(ratio)) / s_model
         return FoldinMap(matrix=head.item_rows, k_model=self.dim, scales=scales,
                          blocks=head.foldin_blocks(list(self.graph.ds.domains)))
+
+    # ---- explanations and cold items ------------------------------------------------------
+    def _propagation_weights(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """``P = sum_l A^l / (L + 1)`` at the rows of the user nodes, where the explanation needs it:
+        (node (E,), item (E,), P[node, item] (E,)) over the distinct train (user node, item) pairs and
+        P[node, node] (n_user_nodes,). Computed by propagating one-hot columns (A is symmetric, so
+        column n of P is row n), TERM_BATCH nodes at a time: L sparse products per batch."""
+        g, nu = self.graph, self.n_user_nodes
+        node = (g.users if self.joint else g.domains * self.n_users + g.users).astype(np.int64)
+        key = np.unique(node * self.n_items + g.items.astype(np.int64))
+        pn, pi = key // self.n_items, key % self.n_items
+        p_hist, p_self = np.zeros(len(key), np.float64), np.zeros(nu, np.float64)
+        n_nodes = nu + self.n_items
+        for lo in range(0, nu, self.TERM_BATCH):
+            hi = min(lo + self.TERM_BATCH, nu)
+            x0 = torch.zeros(n_nodes, hi - lo, device=self.device)
+            cols = torch.arange(hi - lo, device=self.device)
+            x0[lo + cols, cols] = 1.0
+            out = self.propagate(x0, self.adj).cpu().numpy()             # (n_nodes, hi - lo) = P[:, lo:hi]
+            p_self[lo:hi] = out[np.arange(lo, hi), np.arange(hi - lo)]
+            a, b = np.searchsorted(pn, [lo, hi])
+            p_hist[a:b] = out[nu + pi[a:b], pn[a:b] - lo]
+        return pn, pi, p_hist, p_self
+
+    def _placed(self, rows: np.ndarray, domain_of_row: np.ndarray) -> np.ndarray:
+        """Rows (n, dim) as export columns: as they are for the joint graph, in the block of their
+        domain (n, D * dim) for the per-domain graphs (the block layout of the exported vectors)."""
+        if self.joint:
+            return rows
+        out = np.zeros((rows.shape[0], self.n_domains * self.dim), np.float32)
+        for d in range(self.n_domains):
+            m = domain_of_row == d
+            out[m, d * self.dim:(d + 1) * self.dim] = rows[m]
+        return out
+
+    @torch.no_grad()
+    def history_terms(self) -> list:
+        """Exact history terms of ``U = sum_l A^l E0 / (L + 1)`` (:mod:`gnnrec.export.terms`).
+
+        With ``P = sum_l A^l / (L + 1)`` (symmetric) and n(u) the user's node (per domain for the
+        one-graph-per-domain models), ``U[u] = sum_n P[n(u), n] E0[n]`` splits into:
+
+        * ``graph``: for each train item j of u, ``P[n(u), j] E0_item[j]`` (paths of length 1, 3,
+          ... between u and j);
+        * ``user_text`` (text models): u's own layer-0 row holds ``W_u tbar_u`` with ``tbar_u`` the
+          mean text of u's train items H_u, so item j adds ``P[n(u), n(u)] W_u t_j / |H_u|``;
+        * ``user_id``: ``P[n(u), n(u)] P_id[u]``, the user's own ID row (not a history item);
+        * ``cross_map_<d>`` (``model.cross_map`` > 0): the map's user vector is a sum over u's items
+          outside d (:meth:`CrossMapHead.history_terms`);
+
+        and the rest, ``sum over other nodes n of P[n(u), n] E0[n]`` (other users and the items
+        within L hops that u has not interacted with), is the remainder. With the cross map the
+        model part of U is divided by its score std ``s_model``, so are the first three terms.
+        """
+        from gnnrec.export.terms import HistoryTerm
+
+        was = self.training
+        self.eval()
+        try:
+            u0, i0 = self.layer0_rows()
+            scale = 1.0
+            if self.cross_head is not None:
+                out = self.propagate(torch.cat([u0, i0]), self.adj)
+                scale = 1.0 / float(pair_std(out[: self.n_user_nodes], out[self.n_user_nodes:],
+                                             self.cross_head.pair_users, self.cross_head.pair_items))
+            pn, pi, p_hist, p_self = self._propagation_weights()
+            item_dom = self.item_domain.cpu().numpy()
+            user_of = pn % self.n_users
+            node_user = np.arange(self.n_user_nodes) % self.n_users
+            node_dom = np.arange(self.n_user_nodes) // self.n_users
+            shape = (self.n_users, self.n_items)
+            terms = [HistoryTerm(
+                "graph", "item", sp.csr_matrix((scale * p_hist, (user_of, pi)), shape=shape),
+                self._placed(i0.cpu().numpy(), item_dom), 0,
+                "the history item's layer-0 row, propagated to the user (LightGCN paths u-j, u-j'-v-j, ...)")]
+            if self.uses_text:
+                size = np.bincount(pn, minlength=self.n_user_nodes).astype(np.float64)
+                w = scale * p_self[pn] / np.maximum(size[pn], 1.0)
+                proj = self.user_proj(self.text).cpu().numpy()
+                terms.append(HistoryTerm(
+                    "user_text", "item", sp.csr_matrix((w, (user_of, pi)), shape=shape),
+                    self._placed(proj, item_dom), 0,
+                    "the history item's text in the user's own layer-0 row (mean text of the history)"))
+            terms.append(HistoryTerm(
+                "user_id", "user",
+                sp.csr_matrix((scale * p_self, (node_user, np.arange(self.n_user_nodes))),
+                              shape=(self.n_users, self.n_user_nodes)),
+                self._placed(self.user_emb.cpu().numpy(), node_dom), 0,
+                "the user's own ID embedding (not a history item)"))
+            if self.cross_head is not None:
+                terms += self.cross_head.history_terms(self.graph.ds.train_matrix(), self.dim,
+                                                       list(self.graph.ds.domains))
+            return terms
+        finally:
+            self.train(was)
+
+    def data_caches(self) -> list[str]:
+        return list(self.cross_head.cache_files) if self.cross_head is not None else []
+
+    def cold_item_map(self, domain: int = 0) -> np.ndarray | None:
+        """``V[i] = t_i @ M`` for a new item of ``domain`` known by its text only: its layer 0 is
+        ``W t_i`` (no ID row: m_i = 0 without train interactions), it has no edge, so every
+        propagation layer but the 0th is zero and ``V[i] = W t_i / (L + 1)``; its cross-domain
+        map columns are zero (no bridge user has it). (t, export dim) float32; None for ID-only
+        models and with ``model.lexical`` (a new title's terms are outside the learned vocabulary)."""
+        if not self.uses_text or self.term_bag is not None:
+            return None
+        w = self.item_proj.weight.detach().cpu().numpy().T / (self.layers + 1)       # (t, dim)
+        extra = 0 if self.cross_head is None else int(self.cross_head.item_map.shape[1])
+        out = np.zeros((w.shape[0], (self.dim if self.joint else self.n_domains * self.dim) + extra),
+                       np.float32)
+        lo = 0 if self.joint else domain * self.dim
+        out[:, lo:lo + self.dim] = w
+        return out
 
     # ---- sampled sub-graphs ---------------------------------------------------------------
     def prepare_sampled(self) -> None:

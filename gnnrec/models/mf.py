@@ -24,6 +24,8 @@ class MFConfig(ModelConfig):
 
 class MF(Recommender):
     name = "mf"
+    user_tables = ("user_emb",)
+    item_tables = ("item_emb",)
     Config = MFConfig
 
     def __init__(self, ctx: ModelContext) -> None:

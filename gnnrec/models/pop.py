@@ -16,6 +16,9 @@ from gnnrec.models.base import Embeddings, ModelContext, Recommender
 class Popularity(Recommender):
     name = "pop"
     trainable = False
+    explains = "none"
+    explain_note = "popularity scores every item by its train count, the same for every user: no item of " \
+                   "a user's history explains it"
 
     def __init__(self, ctx: ModelContext) -> None:
         super().__init__(ctx)

@@ -29,7 +29,7 @@ import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import torch
@@ -252,8 +252,10 @@ def make_steps(model: Recommender, ds: Dataset, cfg: RunConfig, device: torch.de
 
 def train_run(cfg: RunConfig, *, overwrite: bool = False, resume: bool = False,
               ds: Dataset | None = None, feats: Any = None, progress: bool = True,
-              export: bool = True) -> RunResult:
-    """Train, evaluate and export one run (module docstring). ``ds``/``feats`` skip loading."""
+              export: bool = True, init: Callable[[Recommender], None] | None = None) -> RunResult:
+    """Train, evaluate and export one run (module docstring). ``ds``/``feats`` skip loading;
+    ``init`` is called on the freshly built model before training (a warm start,
+    :mod:`gnnrec.train.update`)."""
     cfg = distributed.setup(cfg, resume)        # torchrun: join DDP; ranks > 0 get a scratch folder
     run_dir = run_dir_of(cfg)
     _check_folder(run_dir, cfg, overwrite, resume)     # nothing is written before the run is known good
@@ -266,6 +268,8 @@ def train_run(cfg: RunConfig, *, overwrite: bool = False, resume: bool = False,
     ctx = make_context(cfg, ds, device, feats)
     seed_everything(cfg.seed)
     model = build_model(ctx)
+    if init is not None and not resume:
+        init(model)
     folder = _open_folder(run_dir, cfg, resume)
     logger = RunLog(folder)
     try:
@@ -341,9 +345,34 @@ def load_run(run_dir: str | os.PathLike, device: str = "auto", ds: Dataset | Non
 
 
 def export_model(model: Recommender, ds: Dataset, cfg: RunConfig | None = None) -> Export:
-    """The model's final embeddings as an :class:`Export` (score = dot), ready for ``write_export``."""
+    """The model's final embeddings as an :class:`Export` (score = dot), ready for ``write_export``,
+    with how its scores are explained (``explain``: the model's history terms when it has them,
+    :mod:`gnnrec.export.terms`) and, for models with a text path, how a new item known by its
+    text gets a vector (``cold_items``)."""
     u, v = model.embeddings()
-    return build_export(ds, u.detach().cpu().numpy().astype(np.float32),
-                        v.detach().cpu().numpy().astype(np.float32), model=model.name,
-                        config=cfg.to_dict() if cfg is not None else None,
-                        run=cfg.name if cfg is not None else None, foldin_map=model.foldin_map())
+    explain: dict[str, Any] = {"method": model.explains, "note": model.explain_note}
+    terms = model.history_terms() if model.explains == "terms" else None
+    cold = [model.cold_item_map(d) for d in range(len(ds.domains))]
+    extra: dict[str, Any] = {}
+    cold_map = None
+    if all(c is not None for c in cold):
+        from gnnrec.text.templates import template_for
+        cold_map = np.stack(cold).astype(np.float32)
+        tcfg = cfg.text if cfg is not None else None
+        extra["cold_items"] = {
+            "file": "cold_item_map.npy",
+            "description": "a new item i of domain d known by its text: V[i] = t_i @ map[d], t_i its "
+                           "L2-normalised text embedding (as the model scores an item without train "
+                           "interactions: layer 0 = projected text, no edge, no cross-map columns)",
+            "text": {"encoder": getattr(tcfg, "model", None),
+                     "template": getattr(tcfg, "template", None) or template_for(ds.name, ds.text_columns, "item"),
+                     "dataset": ds.name}}
+    exp = build_export(ds, u.detach().cpu().numpy().astype(np.float32),
+                       v.detach().cpu().numpy().astype(np.float32), model=model.name,
+                       config=cfg.to_dict() if cfg is not None else None,
+                       run=cfg.name if cfg is not None else None, explain=explain,
+                       foldin_map=model.foldin_map(), **extra)
+    exp.terms = terms
+    exp.cold_item_map = cold_map
+    exp.__post_init__()                       # checks the terms against the vectors
+    return exp

@@ -9,6 +9,7 @@ import scipy.sparse as sp
 
 from gnnrec.export.contract import load_export
 from gnnrec.export.foldin import FoldinMap, foldin_matrix, foldin_vector, item_degrees
+from gnnrec.export.query import Retriever
 from gnnrec.train import train_run
 from tests.train.helpers import quick_cfg
 
@@ -34,6 +35,17 @@ def test_a_train_history_folds_in_to_the_trained_map_part(tmp_path):
     u = int(np.flatnonzero(has)[0])
     one = foldin_vector(r[u].indices, exp.item_emb, "lightgcn", deg, fmap, domains)
     assert np.allclose(one, folded[u], atol=1e-6)
+    # the Retriever folds a history in item by item with the same map, and an explanation's
+    # per-item contributions plus its remainder give the served score
+    rec = Retriever(exp)
+    history = [exp.item_ids[j] for j in r[u].indices]
+    uv = rec.user_vector(history=history)
+    want = foldin_vector(r[u].indices, exp.item_emb, rec.foldin_rule, deg, fmap, domains)
+    assert np.allclose(uv.vec, want, atol=1e-5) and uv.parts.shape == (len(history), exp.dim)
+    target = exp.item_ids[int(np.flatnonzero(domains == domains[r[u].indices[0]])[0])]
+    ans = rec.explain(target, history=history, top=3)
+    total = sum(c["contribution"] for c in ans["contributions"]) + ans["other_history"]["contribution"]
+    assert abs(total + ans["remainder"] - ans["score"]) < 1e-5 and abs(ans["remainder"]) < 1e-4
 
 
 def test_cold_and_warm_blocks_take_their_weights():

@@ -34,7 +34,7 @@ def test_full_rank_blocks_reproduce_the_ridge_scores(n_users):
     item_domain = np.repeat([0, 1], [20, 14])
     rng.shuffle(item_domain)
     r = _matrix(n_users, len(item_domain), 0.2, seed=n_users)
-    um, im, _ = cross_map_blocks(r, item_domain, lam=3.0, rank=20)
+    um, im, sm = cross_map_blocks(r, item_domain, lam=3.0, rank=20)
     assert um.shape == (n_users, 40) and im.shape == (len(item_domain), 40)
     scores = um @ im.T                                     # (n_users, n_items)
     x = r.toarray()
@@ -44,6 +44,10 @@ def test_full_rank_blocks_reproduce_the_ridge_scores(n_users):
         assert np.allclose(scores[:, item_domain == d], want, atol=1e-4)
         # an item's vector lives in its own domain's block only
         assert (im[item_domain == d][:, 20 * (1 - d):20 * (2 - d)] == 0).all()
+        # the source rows: an item feeds the blocks of the other domains only
+        assert (sm[item_domain == d][:, 20 * d:20 * (d + 1)] == 0).all()
+    # a user's map vector is the sum of the source rows of the user's history items
+    assert np.allclose(r @ sm, um, atol=1e-5)
 
 
 def test_low_rank_map_keeps_the_top_singular_values():
@@ -122,7 +126,7 @@ def test_warm_pairs_can_have_their_own_weight_and_lambda():
     st = _scores(two)
     x = r.toarray()
     for lam, alpha, rows in ((3.0, 0.4, ~warm), (0.1, 0.6, warm)):
-        um, im = (torch.from_numpy(a) for a in cross_map_blocks(r, item_domain, lam, rank)[:2])
+        um, im, _ = (torch.from_numpy(a) for a in cross_map_blocks(r, item_domain, lam, rank))
         scale = alpha / float(pair_std(um, im, two.pair_users, two.pair_items))
         for d in (0, 1):
             want = x[:, dom != d] @ _ridge(r, item_domain, d, lam) * scale
@@ -202,13 +206,14 @@ def test_map_blocks_are_cached_by_everything_they_depend_on(tmp_path, monkeypatc
 
     item_domain = np.repeat([0, 1], [20, 14])
     r = _matrix(30, len(item_domain), 0.2, seed=5)
-    um, im, _ = cm.cached_blocks(r, item_domain, lam=3.0, rank=8, cache_dir=tmp_path)
-    assert len(list(tmp_path.glob("*.npy"))) == 3                       # users, items, rows
+    um, im, sm = cm.cached_blocks(r, item_domain, lam=3.0, rank=8, cache_dir=tmp_path)
+    assert len(list(tmp_path.glob("*.npy"))) == 3
     calls = []
     real = cm.cross_map_blocks
     monkeypatch.setattr(cm, "cross_map_blocks", lambda *a, **k: calls.append(a) or real(*a, **k))
-    um2, im2, _ = cm.cached_blocks(r, item_domain, lam=3.0, rank=8, cache_dir=tmp_path)
+    um2, im2, sm2 = cm.cached_blocks(r, item_domain, lam=3.0, rank=8, cache_dir=tmp_path)
     assert not calls and np.array_equal(um, um2) and np.array_equal(im, im2)   # a hit, bit for bit
+    assert np.array_equal(sm, sm2)
     cm.cached_blocks(r, item_domain, lam=1.0, rank=8, cache_dir=tmp_path)      # another lambda
     r2 = r.tolil()
     r2[0, 0] = 0 if r[0, 0] else 1

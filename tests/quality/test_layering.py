@@ -3,7 +3,7 @@
 Layers, bottom to top (a module imports its own layer or lower ones):
 
 1. ``errors``, ``utils``, ``data``
-2. ``text``, ``graph``, the export file format (``export.contract/build/foldin/ann``)
+2. ``text``, ``graph``, the export file format (``export.contract/build/foldin/terms/ann``)
 3. ``models``, ``eval``, ``export.quality`` (evaluation of an export)
 4. ``train``
 5. export queries and serving (``export.query/serve/launch/metrics/pipeline``)
@@ -28,6 +28,7 @@ TOP = {"cli", "demo", "__main__"}
 LAYERS = [
     ("errors", 1), ("utils", 1), ("data", 1),
     ("text", 2), ("graph", 2), ("export.contract", 2), ("export.build", 2), ("export.foldin", 2),
+    ("export.terms", 2),
     ("export.ann", 2),
     ("models", 3), ("eval", 3), ("export.quality", 3),
     ("train", 4),
