@@ -136,6 +136,7 @@ def main() -> int:
     ap.add_argument("--gnnrec-python", default=os.environ.get("GNNREC_PYTHON", "/work/main/.venv/bin/python"))
     ap.add_argument("--skip-gnnrec", action="store_true")
     args = ap.parse_args()
+    args.data, args.work, args.results = (str(Path(p).resolve()) for p in (args.data, args.work, args.results))
 
     import yaml
     torch.set_num_threads(1)

