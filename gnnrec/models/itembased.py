@@ -264,8 +264,7 @@ def ease_weights(R: sp.spmatrix | np.ndarray, lam: float,
 
 def _ease_primal(X: sp.csr_matrix, lam: float, dtype: type) -> np.ndarray:
     n = X.shape[1]
-    G = (X.T @ X).toarray().astype(dtype, copy=False)
-    G = np.ascontiguousarray(G)
+    G = np.ascontiguousarray(sp.csr_matrix(X.T @ X, dtype=dtype).toarray())
     G.flat[:: n + 1] += lam
     P = _spd_inverse_(G)
     d = P.diagonal().copy()
