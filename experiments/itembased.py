@@ -15,9 +15,11 @@ gnnrec's own evaluator as an inner product:
 
 Hyper-parameters are selected on the VALID mean of NDCG@20 over the four
 domain x scenario groups; the selected setting is refitted and scored on
-TEST. EASE's lambda grid grows by x3 steps while the best value sits at an
-edge. A sparse ``W`` identical to one already scored (e.g. k=500 when no
-item has more than 200 neighbours) reuses its metrics.
+TEST. While the best setting sits at the edge of a parameter's tried values
+the grid grows one step past it (x3 lambda, x2 k, +0.2 alpha/beta, x10
+shrink; at most 4 extra fits per model and dataset, see ``beyond_edges``).
+A sparse ``W`` identical to one already scored (e.g. k=500 when no item has
+more than 200 neighbours) reuses its metrics.
 
 Outputs in ``results/itembased/``: ``grid.csv`` (one row per fit: valid
 metrics per group, fit CPU / wall seconds, peak RSS), ``test.csv``,
@@ -175,9 +177,56 @@ def append_row(path: Path, row: dict[str, Any]) -> None:
     frame.to_csv(path, index=False)
 
 
-def run_grid(name: str, model: str, ds, R: sp.csr_matrix, grid_csv: Path) -> pd.DataFrame:
-    """Fit and VALID-score every grid point not yet in ``grid_csv``; EASE grows past an edge optimum."""
+MAX_EXTRA = 4                     # at most this many fits beyond the grid's edges, per model and dataset
+STEPS = {"lam": ("mul", 3.0, 1.0, 1e6), "k": ("mul", 2.0, 5, None), "beta": ("add", 0.2, 0.0, 1.0),
+         "shrink": ("mul", 10.0, 0.0, 1e4), "alpha": ("add", 0.2, 0.1, 1.6)}
+
+
+def beyond_edges(g: pd.DataFrame, n_items: int) -> list[dict[str, Any]]:
+    """Untried neighbours of the best setting one step past the edge of the tried values of a parameter.
+
+    The best setting's value of a parameter is the largest (smallest) tried, with the others held at
+    the best: one step up (down) -- x3 lambda, x2 k (up to n_items), +0.2 beta / alpha, x10 shrink.
+    """
+    params = [json.loads(p) for p in g["params"]]
+    best = params[int(np.argmax(g["valid_mean_ndcg@20"].to_numpy()))]
+    tried = {key_of(p) for p in params}
+    out = []
+    for name, (kind, step, lo, hi) in STEPS.items():
+        if name not in best:
+            continue
+        line = sorted({p[name] for p in params if all(p[o] == best[o] for o in best if o != name)})
+        v = best[name]
+        cands = []
+        if v == line[-1] and len(line) > 1:
+            cands.append(v * step if kind == "mul" else round(v + step, 3))
+        if v == line[0] and len(line) > 1 and v > 0:
+            cands.append(v / step if kind == "mul" else round(v - step, 3))
+        for c in cands:
+            if name == "k":
+                c = int(min(c, n_items - 1))
+            elif name == "lam":
+                c = round(float(c), 1)
+            if (lo is not None and c < lo) or (hi is not None and c > hi) or c == v:
+                continue
+            q = {**best, name: c}
+            if key_of(q) not in tried:
+                out.append(q)
+    return out
+
+
+def run_grid(name: str, model: str, ds, R: sp.csr_matrix, grid_csv: Path, staged: bool = False) -> pd.DataFrame:
+    """Fit and VALID-score every grid point not yet in ``grid_csv``, then grow it past an edge optimum.
+
+    ``staged`` (RP3beta only): alpha x beta at k=200 first, then the other k at the best (alpha, beta).
+    """
     todo = list(GRIDS[model])
+    if staged and model == "rp3beta":
+        todo = [p for p in todo if p["k"] == 200]
+        stage2 = True
+    else:
+        stage2 = False
+    base = {key_of(p) for p in GRIDS[model]}
     seen: dict[str, dict[str, Any]] = {}
     while todo:
         params = todo.pop(0)
@@ -211,15 +260,17 @@ def run_grid(name: str, model: str, ds, R: sp.csr_matrix, grid_csv: Path) -> pd.
             print(f"{name} {model} {key}: valid mean NDCG@20 {row['valid_mean_ndcg@20']:.4f} "
                   f"(fit {row['fit_cpu_s']:.1f} cpu-s / {row['fit_wall_s']:.1f} s, peak "
                   f"{row['fit_peak_rss_gib']:.2f} GiB)", flush=True)
-        if model == "ease" and not todo:                     # grow the lambda grid past an edge optimum
+        if stage2 and not todo:
+            stage2 = False
             g = load_csv(grid_csv)
-            g = g[(g["dataset"] == name) & (g["model"] == "ease")]
-            lams = g["params"].map(lambda p: json.loads(p)["lam"])
-            best = float(lams[g["valid_mean_ndcg@20"].idxmax()])
-            if best == lams.min() and best / 3 >= 1.0:
-                todo.append({"lam": round(best / 3, 1)})
-            elif best == lams.max() and best * 3 <= 1e6:
-                todo.append({"lam": round(best * 3, 1)})
+            g = g[(g["dataset"] == name) & (g["model"] == model)]
+            best = json.loads(g.loc[g["valid_mean_ndcg@20"].idxmax(), "params"])
+            todo = [{**best, "k": k} for k in sorted({p["k"] for p in GRIDS[model]}) if k != best["k"]]
+        if not todo and not stage2:                          # grow the grid past an edge optimum
+            g = load_csv(grid_csv)
+            g = g[(g["dataset"] == name) & (g["model"] == model)]
+            if (~g["params"].isin(base)).sum() < MAX_EXTRA:
+                todo = beyond_edges(g, R.shape[1])[:1]
     g = load_csv(grid_csv)
     return g[(g["dataset"] == name) & (g["model"] == model)]
 
@@ -438,6 +489,9 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--scale", action="store_true", help="primal timing extrapolation, dual dense W")
     ap.add_argument("--no-grid", action="store_true", help="skip grids/test (with --lowrank/--scale)")
     ap.add_argument("--table-only", action="store_true")
+    ap.add_argument("--staged", nargs="*", default=["amazon-ao"], choices=DATASETS,
+                    help="datasets whose RP3beta grid is staged (alpha x beta at k=200, then k at the best); "
+                         "default amazon-ao, where one valid evaluation takes ~2-3 min on one thread")
     args = ap.parse_args(argv)
     torch.set_num_threads(1)
     args.out.mkdir(parents=True, exist_ok=True)
@@ -450,7 +504,7 @@ def main(argv: list[str] | None = None) -> None:
         print(f"{name}: {ds.n_users} users, {ds.n_items} items, {R.nnz} train positives", flush=True)
         if not args.no_grid:
             for model in args.models:
-                grid = run_grid(name, model, ds, R, args.out / "grid.csv")
+                grid = run_grid(name, model, ds, R, args.out / "grid.csv", staged=name in args.staged)
                 run_test(name, model, selected(grid), ds, R, args.out / "test.csv")
                 write_table(args.out)
             if name == "ml1m-cd" and "ease" in args.models:
