@@ -185,8 +185,9 @@ STEPS = {"lam": ("mul", 3.0, 1.0, 1e6), "k": ("mul", 2.0, 5, None), "beta": ("ad
 def beyond_edges(g: pd.DataFrame, n_items: int) -> list[dict[str, Any]]:
     """Untried neighbours of the best setting one step past the edge of the tried values of a parameter.
 
-    The best setting's value of a parameter is the largest (smallest) tried, with the others held at
-    the best: one step up (down) -- x3 lambda, x2 k (up to n_items), +0.2 beta / alpha, x10 shrink.
+    The best setting's value of a parameter is the largest (smallest) tried with the others held at
+    the best (or of all tried values, when it was only tried at this setting): one step up (down)
+    -- x3 lambda, x2 k (up to n_items), +0.2 beta / alpha, x10 shrink.
     """
     params = [json.loads(p) for p in g["params"]]
     best = params[int(np.argmax(g["valid_mean_ndcg@20"].to_numpy()))]
@@ -196,6 +197,8 @@ def beyond_edges(g: pd.DataFrame, n_items: int) -> list[dict[str, Any]]:
         if name not in best:
             continue
         line = sorted({p[name] for p in params if all(p[o] == best[o] for o in best if o != name)})
+        if len(line) == 1:                             # only tried here: is it an edge of all tried values?
+            line = sorted({p[name] for p in params})
         v = best[name]
         cands = []
         if v == line[-1] and len(line) > 1:
@@ -269,8 +272,9 @@ def run_grid(name: str, model: str, ds, R: sp.csr_matrix, grid_csv: Path, staged
         if not todo and not stage2:                          # grow the grid past an edge optimum
             g = load_csv(grid_csv)
             g = g[(g["dataset"] == name) & (g["model"] == model)]
-            if (~g["params"].isin(base)).sum() < MAX_EXTRA:
-                todo = beyond_edges(g, R.shape[1])[:1]
+            room = MAX_EXTRA - int((~g["params"].isin(base)).sum())
+            if room > 0:
+                todo = beyond_edges(g, R.shape[1])[:room]
     g = load_csv(grid_csv)
     return g[(g["dataset"] == name) & (g["model"] == model)]
 

@@ -56,11 +56,17 @@ def test_grid_grows_one_step_past_an_edge_optimum() -> None:
     import pandas as pd
     mod = load_experiment("itembased")
     rows = [({"alpha": a, "beta": b, "k": k}, v) for (a, b, k, v) in
-            [(0.5, 0.0, 100, 0.1), (0.5, 0.6, 100, 0.2), (0.5, 0.6, 500, 0.3), (0.8, 0.6, 500, 0.25)]]
+            [(0.5, 0.0, 100, 0.1), (0.5, 0.6, 100, 0.2), (0.5, 0.6, 500, 0.3), (0.8, 0.6, 500, 0.25),
+             (0.5, 0.7, 100, 0.05)]]
     g = pd.DataFrame({"params": [mod.key_of(p) for p, _ in rows], "valid_mean_ndcg@20": [v for _, v in rows]})
     got = [json.loads(mod.key_of(p)) for p in mod.beyond_edges(g, n_items=800)]
     assert {"alpha": 0.5, "beta": 0.6, "k": 799} in got          # k x2, capped at n_items - 1
-    assert {"alpha": 0.5, "beta": 0.8, "k": 500} not in got      # beta=0.6 was only tried at k=100
+    assert {"alpha": 0.5, "beta": 0.8, "k": 500} not in got      # 0.6 is not the largest beta tried
+    assert {"alpha": 0.5, "beta": 0.4, "k": 500} not in got      # nor the smallest
+    g1 = pd.DataFrame({"params": [mod.key_of(p) for p, _ in rows[:4]],
+                       "valid_mean_ndcg@20": [v for _, v in rows[:4]]})
+    got1 = [json.loads(mod.key_of(p)) for p in mod.beyond_edges(g1, n_items=800)]
+    assert {"alpha": 0.5, "beta": 0.8, "k": 500} in got1         # only tried at this k, the largest beta
     assert {"alpha": 0.3, "beta": 0.6, "k": 500} in got          # alpha at its lower edge
     g2 = pd.DataFrame({"params": [mod.key_of({"lam": v}) for v in (100.0, 300.0)],
                        "valid_mean_ndcg@20": [0.2, 0.1]})
