@@ -114,8 +114,7 @@ SIZES = {1_000_000: (100_000, 40_000), 5_000_000: (400_000, 150_000), 20_000_000
 
 
 def _synth_folder(root: Path, edges: int, seed: int) -> Path:
-    from gnnrec.data.synth_commands import save_synthetic
-    from gnnrec.data.synthetic import SynthConfig, generate
+    from gnnrec.data.synthetic import SynthConfig, generate, save_synthetic
 
     users, items = SIZES.get(edges, (edges // 10, edges // 40))
     folder = root / f"synth-{edges}"
@@ -132,7 +131,7 @@ def _measure_one(args: argparse.Namespace) -> None:
     import torch
 
     from gnnrec.data import load_dataset
-    from gnnrec.data.synth_commands import load_item_features
+    from gnnrec.data.synthetic import load_item_features
     from gnnrec.graph.memory import device_budget, estimate
     from gnnrec.models.registry import build_model
     from gnnrec.train.config import resolve

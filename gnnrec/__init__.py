@@ -1,11 +1,12 @@
 """gnnrec: graph-neural-network cross-domain recommendation.
 
-Data flows one way through small stages::
+Data flows one way through small stages (imports go down this list only)::
 
-    gnnrec.data -> gnnrec.text -> gnnrec.graph -> gnnrec.models
-                -> gnnrec.train -> gnnrec.eval -> gnnrec.export
+    gnnrec.data   -> gnnrec.text, gnnrec.graph, the export format
+                  -> gnnrec.models, gnnrec.eval -> gnnrec.train
+                  -> export queries and serving -> gnnrec.bench -> gnnrec.cli
 
-``gnnrec.cli`` ties them together.
+``python -m gnnrec`` (or the ``gnnrec`` command) ties them together.
 """
 
 __version__ = "0.1.0"

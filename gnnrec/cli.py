@@ -53,11 +53,16 @@ def main(argv: Sequence[str] | None = None) -> int:
                         datefmt="%H:%M:%S")
     try:
         return int(args.func(args) or 0)
-    except (GnnrecError, FileNotFoundError, FileExistsError) as e:
+    except (GnnrecError, FileNotFoundError, FileExistsError, IsADirectoryError, NotADirectoryError,
+            PermissionError) as e:
         if args.verbose:
             raise
-        print(f"gnnrec {args.command}: error: {e}", file=sys.stderr)
+        print(f"gnnrec {args.command}: error: {' '.join(str(e).split())}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        hint = getattr(args, "on_interrupt", None)
+        print(f"gnnrec {args.command}: interrupted" + (f"; {hint()}" if hint else ""), file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

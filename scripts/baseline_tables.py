@@ -8,7 +8,7 @@ domain x scenario) from each run's saved ``test/`` result::
 Sampled-protocol table (DisenCDR/CDRIB/UniCDR: each test positive against 999
 sampled items of its domain; MRR, NDCG@5/10, HR@1/5/10 per domain) with the
 full-ranking NDCG@20 / HR@20 beside it; the model is rebuilt from its best
-checkpoint (``gnnrec.train.load_run``) and scored by ``gnnrec.eval.evaluate``::
+checkpoint (``gnnrec.train.load_run``) and scored by ``gnnrec.eval.core``::
 
     python scripts/baseline_tables.py sampled runs/sc_cd_lightgcn runs/sc_hgt runs/sc_bitgcf
 """

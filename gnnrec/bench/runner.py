@@ -14,7 +14,7 @@ mid-training continues from ``checkpoints/last.safetensors`` (the trainer's
 
 Training goes through :func:`gnnrec.train.train_run` (nothing is
 re-implemented here); the sampled protocol of the DisenCDR papers is an extra
-:func:`gnnrec.eval.evaluate` call on the best model, saved in ``test_sampled/``.
+:func:`gnnrec.eval.core` call on the best model, saved in ``test_sampled/``.
 """
 
 from __future__ import annotations

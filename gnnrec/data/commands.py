@@ -7,8 +7,6 @@ import os
 import time
 from pathlib import Path
 
-from gnnrec.data.schema import DataError
-
 _DATA_HELP = """\
 Download raw data, prepare split datasets and print their statistics.
 
@@ -74,8 +72,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--format amazon: one --domain NAME=REVIEWS[,META] per category (2018 ratings .csv, "
         "2018 reviews/5-core .json, 2023 .jsonl; metadata .json/.jsonl, .gz ok). "
         "--format table: --interactions FILE (.tsv/.csv/.parquet) with --columns mapping and "
-        "optional --item-text FILE.")
-    g.add_argument("--format", choices=("amazon", "table"), help="raw format of your own data")
+        "optional --item-text FILE. --format recbole: RecBole atomic files, one --inter FILE with "
+        "--domain-field FIELD (a column of the .inter or --item file), or --inter DOMAIN=FILE per "
+        "domain; headers typed name:token|token_seq|float|float_seq, user_id and item_id required.")
+    g.add_argument("--format", choices=("amazon", "table", "recbole"), help="raw format of your own data")
+    g.add_argument("--inter", action="append", default=[], metavar="[DOMAIN=]FILE",
+                   help="(recbole) a .inter file; repeat as DOMAIN=FILE for one file per domain")
+    g.add_argument("--item", metavar="FILE", help="(recbole) the .item file (titles and other features)")
+    g.add_argument("--domain-field", metavar="FIELD",
+                   help="(recbole) the column naming each interaction's domain (single --inter)")
     g.add_argument("--domain", action="append", default=[], metavar="NAME=REVIEWS[,META]",
                    help="(amazon) a category as a domain; repeat for each")
     g.add_argument("--interactions", metavar="FILE", help="(table) the interaction table")
@@ -96,6 +101,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     pr.add_argument("--write-tsv", metavar="DIR",
                     help="also write the split in the frozen CD-folder TSV format "
                          "(items/users/train/valid/test.tsv) for diffing")
+    pr.add_argument("--overwrite", action="store_true",
+                    help="replace existing --out / --write-tsv folders that gnnrec wrote")
     pr.set_defaults(func=_prepare)
 
     st = sub.add_parser("stats", help="per-domain statistics and graph connectivity",
@@ -108,6 +115,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                     help="where to save the JSON (default <data dir>/stats/<name>.json)")
     st.add_argument("--no-graph", action="store_true", help="skip the (slower) graph analysis")
     st.set_defaults(func=_stats)
+
+    ex = sub.add_parser("export", help="write a prepared dataset's frozen splits for other tools",
+                        description="Write DATASET's train / valid / test (gnnrec's split, cold-start "
+                                    "users included) in another library's format. --format recbole: "
+                                    "RecBole benchmark files (benchmark_filename: [train, valid, test]), "
+                                    "one dataset folder with every domain and one per domain, plus "
+                                    "recbole.yaml with the RecBole / RecBole-CDR settings.",
+                        epilog="example: gnnrec data export ml1m-cd --format recbole --out /tmp/recbole")
+    ex.add_argument("dataset", help="registered name or prepared folder")
+    ex.add_argument("--format", choices=("recbole",), default="recbole")
+    ex.add_argument("--out", required=True, metavar="DIR", help="folder to write (new or empty)")
+    ex.add_argument("--overwrite", action="store_true",
+                    help="replace an existing --out folder that gnnrec wrote")
+    ex.set_defaults(func=_export)
 
     ls = sub.add_parser("list", help="registered datasets and fetchable raw sources",
                         description="List registered dataset names and raw download sources.")
@@ -155,13 +176,23 @@ _MOVIELENS = {"ml1m-cd": "ml-1m", "ml1m-cd-raw": "ml-1m", "ml100k-cd": "ml-100k"
 
 
 def _prepare(args: argparse.Namespace) -> int:
+    from gnnrec.data.schema import DataError
     from gnnrec.data.fetch import extract_local, fetch
     from gnnrec.data.prepare import prepare_movielens_cd
     from gnnrec.data.registry import RECIPES, prepared_path
     from gnnrec.data.split import CDProtocol, pinned_cold_groups
+    from gnnrec.data.frozen import TSV_FILES, write_cd_folder
     from gnnrec.data.store import load_prepared, save_prepared
+    from gnnrec.utils.files import check_output_dir
     _apply_data_dir(args)
     out = Path(args.out) if args.out else prepared_path(args.name)
+    # the cache folder of a registered name is gnnrec's own: preparing it again replaces it
+    check_output_dir(out, args.overwrite or not args.out, option="--out")
+    if args.write_tsv:
+        check_output_dir(args.write_tsv, args.overwrite, option="--write-tsv", own_files=TSV_FILES)
+    if not 0.0 < args.cold_fraction < 1.0:
+        raise DataError(f"--cold-fraction {args.cold_fraction} must lie strictly between 0 and 1 "
+                        f"(the share of bridge users made cold per domain), e.g. --cold-fraction 0.1")
     t0, c0 = time.perf_counter(), time.process_time()
     if args.name in _MOVIELENS:
         proto = CDProtocol(threshold=args.threshold, bridge_min=args.bridge_min,
@@ -197,7 +228,6 @@ def _prepare(args: argparse.Namespace) -> int:
     if again.fingerprint() != ds.fingerprint():
         raise DataError(f"{out}: the folder read back differs from what was written")
     if args.write_tsv:
-        from gnnrec.data.frozen import write_cd_folder
         write_cd_folder(ds, args.write_tsv)
         print(f"TSV copy: {args.write_tsv}")
     s = ds.summary()
@@ -213,9 +243,20 @@ def _prepare(args: argparse.Namespace) -> int:
 
 
 def _prepare_own(args: argparse.Namespace, proto):
-    """--format amazon|table: read, clean, split (returns (Dataset, inputs))."""
+    """--format amazon|table|recbole: read, clean, split (returns (Dataset, inputs))."""
+    from gnnrec.data.schema import DataError
     from gnnrec.data.prepare import split_raw
-    if args.format == "amazon":
+    if args.format == "recbole":
+        from gnnrec.data.recbole import read_recbole
+        if not args.inter:
+            raise DataError("--format recbole needs --inter FILE (with --domain-field) or --inter "
+                            "DOMAIN=FILE per domain")
+        inters: dict[str | None, str] = {}
+        for spec in args.inter:
+            dom, sep, path = spec.partition("=")
+            inters[dom if sep else None] = path if sep else spec
+        raw, inputs = read_recbole(inters, args.item, args.domain_field, name=args.name)
+    elif args.format == "amazon":
         from gnnrec.data.amazon import Category, read_amazon
         cats = []
         for spec in args.domain:
@@ -238,11 +279,27 @@ def _prepare_own(args: argparse.Namespace, proto):
     return ds, inputs
 
 
+def _export(args: argparse.Namespace) -> int:
+    from gnnrec.data.recbole import write_recbole
+    from gnnrec.data.registry import load_dataset
+    from gnnrec.utils.files import check_output_dir
+    _apply_data_dir(args)
+    check_output_dir(args.out, args.overwrite)
+    ds = load_dataset(args.dataset)
+    out = write_recbole(ds, args.out)
+    print(f"wrote {ds.name} as RecBole benchmark files: {out / ds.name} (all domains) and "
+          + ", ".join(str(out / f"{ds.name}-{d}") for d in ds.domains) + f"; settings in {out / 'recbole.yaml'}")
+    return 0
+
+
 def _stats(args: argparse.Namespace) -> int:
     from gnnrec.data.registry import data_dir, timed_load
     from gnnrec.data.stats import dataset_stats, format_stats
     from gnnrec.utils.files import write_json
+    from gnnrec.utils.files import check_output_file
     _apply_data_dir(args)
+    if args.json:
+        check_output_file(args.json, "--json")
     ds, secs = timed_load(args.dataset)
     st = dataset_stats(ds, graph=not args.no_graph)
     st["load_seconds"] = round(secs, 3)

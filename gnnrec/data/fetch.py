@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from gnnrec.data.paths import data_dir as default_dir
-from gnnrec.data.schema import DataError
+from gnnrec.data.errors import DataError
 from gnnrec.utils.files import atomic_dir, read_json, sha256_file, write_json
 
 log = logging.getLogger(__name__)

@@ -188,6 +188,9 @@ def _fmt_rating(r: np.ndarray) -> list[str]:
     return [str(int(x)) if float(x).is_integer() else repr(float(x)) for x in r]
 
 
+TSV_FILES = ("items.tsv", "users.tsv", "train.tsv", "valid.tsv", "test.tsv")   # what write_cd_folder writes
+
+
 def write_cd_folder(ds: Dataset, folder: str | os.PathLike) -> Path:
     """Write ``ds`` in the CD-folder format (the inverse of :func:`load_cd_folder`), atomically.
 

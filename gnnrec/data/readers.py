@@ -53,7 +53,7 @@ def read_table(path: str | os.PathLike, columns: Sequence[str] | None = None, *,
     * ``sep`` may be a multi-character separator such as ``"::"``.
     """
     path = Path(path)
-    text = _decode(path, encoding)
+    text = _decode(path, encoding).replace("\r\n", "\n").replace("\r", "\n")   # universal newlines
     head, _, body = text.partition("\n") if header else ("", "", text)
     if not text.strip() or (header and not body.strip() and not allow_empty):
         raise DataError(f"{path}: file is empty" + (" (header only)" if text.strip() else "")
@@ -163,18 +163,41 @@ def _records(body: str, sep: str, offset: int) -> Iterator[tuple[int, list[str]]
             yield i, line.split(sep)
 
 
+_INT64_MAX = 2 ** 63 - 1
+
+
 def _to_number(col: pd.Series, kind: str, path: Path, name: str, line_of: np.ndarray) -> pd.Series:
+    """``col`` as int64 / float64; the first value that is not a (finite, in-range) number raises
+    :class:`DataError` naming the file and line."""
     if pd.api.types.is_numeric_dtype(col):     # already parsed by the fast path
-        return col.astype(np.int64 if kind == "int" else np.float64)
-    parsed = pd.to_numeric(col.astype(str).str.strip(), errors="coerce")
-    bad = parsed.isna().to_numpy() & ~col.isna().to_numpy()
-    if bad.any():
-        i = int(np.flatnonzero(bad)[0])
-        raise DataError(f"{path}, line {line_of[i]}: {name} {col.iat[i]!r} is not a number; "
-                        f"fix that value ({int(bad.sum())} such rows in the file)")
+        parsed = col
+    else:
+        parsed = pd.to_numeric(col.astype(str).str.strip(), errors="coerce")
+        bad = parsed.isna().to_numpy() & ~col.isna().to_numpy() \
+            & ~col.astype(str).str.strip().str.lower().isin(["nan", "-nan"]).to_numpy()
+        if bad.any():
+            i = int(np.flatnonzero(bad)[0])
+            raise DataError(f"{path}, line {line_of[i]}: {name} {col.iat[i]!r} is not a number; "
+                            f"fix that value ({int(bad.sum())} such rows in the file)")
+
+    def fail(mask: np.ndarray, what: str) -> None:
+        if mask.any():
+            i = int(np.flatnonzero(mask)[0])
+            raise DataError(f"{path}, line {line_of[i]}: {name} {str(col.iat[i])!r} {what}; fix that "
+                            f"value ({int(mask.sum())} such rows in the file)")
+
     if kind == "int":
-        if not np.all(np.mod(parsed.to_numpy(dtype=np.float64), 1) == 0):
-            i = int(np.flatnonzero(np.mod(parsed.to_numpy(dtype=np.float64), 1) != 0)[0])
-            raise DataError(f"{path}, line {line_of[i]}: {name} {col.iat[i]!r} is not an integer")
+        if parsed.dtype.kind in "iu":
+            big = parsed.to_numpy() > _INT64_MAX if parsed.dtype.kind == "u" else np.zeros(len(parsed), bool)
+            fail(big, f"is out of the 64-bit integer range (|{name}| <= {_INT64_MAX})")
+            return parsed.astype(np.int64)
+        exact = pd.to_numeric(col.astype(str).str.strip(), errors="coerce") if not \
+            pd.api.types.is_numeric_dtype(col) else parsed
+        values = exact.to_numpy(dtype=np.float64)
+        fail(~np.isfinite(values), "is not a finite number")
+        fail(np.abs(values) >= 2.0 ** 63, f"is out of the 64-bit integer range (|{name}| <= {_INT64_MAX})")
+        fail(np.mod(values, 1) != 0, "is not an integer")
         return parsed.astype(np.int64)
+    values = parsed.to_numpy(dtype=np.float64)
+    fail(~np.isfinite(values), "is not a finite number")
     return parsed.astype(np.float64)

@@ -147,11 +147,15 @@ def load_dataset(spec: str | os.PathLike, rebuild: bool = False) -> Dataset:
                         f"{sorted(RECIPES)}")
     target = prepared_path(name)
     if is_prepared(target) and not rebuild:
-        ds = load_prepared(target)
-        if not _shadows_frozen(name, ds):
-            return ds
-        log.warning("%s: the cached copy in %s was prepared from raw with seeded cold users; "
-                    "the frozen benchmark split is available, so it replaces the cache", name, target)
+        try:
+            ds = load_prepared(target)
+        except DataError as e:                  # gnnrec's own cache: rebuild what was damaged
+            log.warning("%s: the cached copy is unusable (%s); preparing it again", name, e)
+        else:
+            if not _shadows_frozen(name, ds):
+                return ds
+            log.warning("%s: the cached copy in %s was prepared from raw with seeded cold users; "
+                        "the frozen benchmark split is available, so it replaces the cache", name, target)
     ds, inputs = RECIPES[name].build()
     save_prepared(ds, target, inputs=inputs)
     return ds

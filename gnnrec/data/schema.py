@@ -30,17 +30,13 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from gnnrec.errors import GnnrecError
+from gnnrec.data.errors import DataError
 
 SPLITS = ("train", "valid", "test")
 SCENARIOS = ("warm", "cold")
 INTERACTION_COLUMNS = ("user", "item", "domain", "rating", "timestamp")
 _DTYPES = {"user": np.int64, "item": np.int64, "domain": np.int64,
            "rating": np.float32, "timestamp": np.int64}
-
-
-class DataError(GnnrecError, ValueError):
-    """Bad input data. The message names the file, the line and the fix."""
 
 
 def namespaced(domain: str, raw_id: str) -> str:
@@ -226,6 +222,14 @@ class Dataset(_Tables):
             if "scenario" in df:
                 h.update("".join(df["scenario"].str[0]).encode())
         return h.hexdigest()
+
+    def to_hetero_data(self, item_text: np.ndarray | None = None, splits: bool = True):
+        """This dataset as PyG ``HeteroData``: node types ``user`` and ``item_<domain>``, edge types
+        ``(user, interacts, item_<domain>)`` (train positives) and their reverses, text features
+        as ``x``; valid/test edges beside them (:func:`gnnrec.data.pyg.to_hetero_data`)."""
+        from gnnrec.data.pyg import to_hetero_data
+
+        return to_hetero_data(self, item_text, splits)
 
     def summary(self) -> dict[str, Any]:
         """Row counts per split and domain, for logs."""

@@ -110,6 +110,12 @@ def cold_start_split(raw: RawData, p: CDProtocol | None = None, pinned: Pinned |
                      name: str | None = None) -> Dataset:
     """The cross-domain cold-start split (see module doc). ``raw`` must be deduplicated."""
     p = p or CDProtocol()
+    if len(raw.domains) < 2:
+        raise DataError(f"{raw.name}: --split cold makes users cold in one domain and keeps their "
+                        f"history in another, but the data has one domain ({raw.domains}); map a "
+                        f"column with two or more values to domain=, or use --split loo")
+    if not 0.0 < p.cold_fraction < 1.0:
+        raise DataError(f"--cold-fraction {p.cold_fraction} must lie strictly between 0 and 1")
     inter = raw.interactions
     pos = _order(raw, inter[inter["rating"] >= p.threshold])
     counts = _positives_per_domain(raw, pos)

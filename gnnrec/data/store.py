@@ -21,7 +21,7 @@ import pandas as pd
 
 from gnnrec import __version__
 from gnnrec.data.schema import SPLITS, DataError, Dataset
-from gnnrec.utils.files import atomic_dir, read_json, sha256_file, write_json
+from gnnrec.utils.files import atomic_dir, read_json_object, sha256_file, write_json
 
 FORMAT = "gnnrec-dataset/1"
 _TABLES = ("users", "items") + SPLITS
@@ -63,10 +63,14 @@ def load_prepared(folder: str | os.PathLike, verify: bool = True) -> Dataset:
     if not mpath.is_file():
         raise DataError(f"{folder} is not a prepared gnnrec dataset (no manifest.json); "
                         f"run `gnnrec data prepare` first")
-    manifest = read_json(mpath)
+    manifest = read_json_object(mpath, DataError, "re-run `gnnrec data prepare`")
     if manifest.get("format") != FORMAT:
         raise DataError(f"{mpath}: format {manifest.get('format')!r} is not {FORMAT!r}; "
                         f"re-run `gnnrec data prepare`")
+    if not isinstance(manifest.get("outputs"), dict) or not isinstance(manifest.get("domains"), list) \
+            or not isinstance(manifest.get("name"), str):
+        raise DataError(f"{mpath} lacks its outputs, domains or name; the folder was modified: re-run "
+                        f"`gnnrec data prepare`")
     if verify:
         for fname, digest in manifest["outputs"].items():
             path = folder / fname

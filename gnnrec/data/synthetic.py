@@ -34,10 +34,11 @@ Identical arguments and seed give identical output (one numpy Generator).
 
 from __future__ import annotations
 
-import argparse
 import logging
+import os
 import time
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -280,19 +281,25 @@ def generate(cfg: SynthConfig) -> Synthetic:
     return Synthetic(ds, feats.astype(np.float32), uf, itf, seconds, info)
 
 
-def add_arguments(p: argparse.ArgumentParser) -> None:
-    """The size/shape options shared by `gnnrec synth` and benchmarks/scale.py."""
-    p.add_argument("--users", type=int, default=10_000, help="number of users (default 10000)")
-    p.add_argument("--items", type=int, default=5_000, help="number of items over all domains")
-    p.add_argument("--domains", type=int, default=2, help="number of domains (default 2)")
-    p.add_argument("--edges", type=int, default=200_000,
-                   help="distinct user-item interactions before the split (default 200000)")
-    p.add_argument("--seed", type=int, default=0, help="random seed: same seed, same graph")
-    p.add_argument("--dim", type=int, default=16, help="latent taste dimension (default 16)")
-    p.add_argument("--cold-frac", type=float, default=0.1,
-                   help="share of bridge users made cold per domain (default 0.1)")
+FEATURES_FILE = "item_features.npy"
 
 
-def config_from_args(args: argparse.Namespace) -> SynthConfig:
-    return SynthConfig(users=args.users, items=args.items, domains=args.domains,
-                       edges=args.edges, seed=args.seed, dim=args.dim, cold_frac=args.cold_frac)
+def save_synthetic(folder: Path, syn: Synthetic) -> Path:
+    """Prepared folder (atomic) + ``item_features.npy`` (written via temp file and rename)."""
+    from gnnrec.data.store import save_prepared
+
+    save_prepared(syn.dataset, folder, inputs={})
+    tmp = folder / f".{FEATURES_FILE}.tmp"
+    with open(tmp, "wb") as f:
+        np.save(f, syn.item_features)
+    os.replace(tmp, folder / FEATURES_FILE)
+    return folder
+
+
+def load_item_features(folder: str | os.PathLike) -> np.ndarray:
+    """The (n_items, feat_dim) features written by `gnnrec synth` into ``folder``."""
+    path = Path(folder) / FEATURES_FILE
+    if not path.is_file():
+        raise DataError(f"{path} not found: only folders written by `gnnrec synth` carry synthetic "
+                        f"item features")
+    return np.load(path, allow_pickle=False)

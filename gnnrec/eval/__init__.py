@@ -9,9 +9,16 @@ protocol of DisenCDR/CDRIB/UniCDR; metric definitions in
 :mod:`gnnrec.eval.metrics`, tie rule in :mod:`gnnrec.eval.ranking`.
 """
 
-from gnnrec.eval.evaluate import (EVALUATOR_VERSION, EvalError, align_export, evaluate,
-                                  evaluate_export, evaluate_export_many, evaluate_many)
-from gnnrec.eval.result import EvalResult, load_result
+from gnnrec.utils.lazy import lazy
 
-__all__ = ["evaluate", "evaluate_export", "evaluate_many", "evaluate_export_many", "EvalResult",
-           "EvalError", "EVALUATOR_VERSION", "align_export", "load_result"]
+__getattr__, __dir__, __all__ = lazy(__name__, {
+    "EVALUATOR_VERSION": "gnnrec.eval.core",
+    "EvalError": "gnnrec.eval.core",
+    "align_export": "gnnrec.eval.core",
+    "evaluate": "gnnrec.eval.core",
+    "evaluate_export": "gnnrec.eval.core",
+    "evaluate_export_many": "gnnrec.eval.core",
+    "evaluate_many": "gnnrec.eval.core",
+    "EvalResult": "gnnrec.eval.result",
+    "load_result": "gnnrec.eval.result",
+})

@@ -22,22 +22,26 @@ def _names(text: str) -> list[str]:
 
 
 def _device(name: str):
-    import torch
+    from gnnrec.train.context import pick_device
 
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
+    return pick_device(name, option="--device")
 
 
 def _evaluate(args: argparse.Namespace) -> int:
     from gnnrec.data.registry import load_dataset
     from gnnrec.eval import evaluate_export_many
-    from gnnrec.export.contract import load_export
+    from gnnrec.export.contract import as_cosine, load_export
+    from gnnrec.utils.files import check_output_dir
 
+    if args.out:
+        check_output_dir(args.out, args.overwrite, own_files=("full", "sampled"))
+    device = _device(args.device)
     export = load_export(args.export)
+    if args.score == "cosine":
+        export = as_cosine(export)
     ds = load_dataset(args.dataset)
     common = dict(split=args.split, seed=args.seed, batch_size=args.batch_size,
-                  device=_device(args.device), domains=args.domains, scenarios=args.scenarios,
+                  device=device, domains=args.domains, scenarios=args.scenarios,
                   progress=not args.quiet, bootstrap=args.bootstrap, threads=args.threads)
     protocols = ["full"] + (["sampled"] if args.protocol in ("sampled", "both") else [])
     results = evaluate_export_many(export, ds, protocols=protocols, ks=args.ks,
@@ -55,12 +59,22 @@ def _baseline(args: argparse.Namespace) -> int:
     from gnnrec.data.registry import load_dataset
     from gnnrec.eval.baselines import baseline_export
     from gnnrec.export.contract import write_export
+    from gnnrec.utils.files import check_output_dir
 
+    check_output_dir(args.out, args.overwrite)
     ds = load_dataset(args.dataset)
-    folder = write_export(baseline_export(args.kind, ds, seed=args.seed), args.out)
+    folder = write_export(baseline_export(args.kind, ds, seed=args.seed), args.out, overwrite=True)
     print(f"wrote {args.kind} baseline export of {ds.name} to {folder}; evaluate it with\n"
           f"  gnnrec evaluate {folder} --dataset {args.dataset}")
     return 0
+
+
+# what `gnnrec evaluate --help` says a folder must hold (gnnrec.export.contract.PLAIN_HELP, without
+# importing numpy/pandas at startup)
+PLAIN_HELP = ("user_embeddings.npy and item_embeddings.npy (rows x dim .npy arrays) and user_ids.txt / "
+              "item_ids.txt (one id per line, row-aligned; the dataset's ids, per-domain item ids as "
+              "domain:id); optional items.tsv (item_id, domain[, title]) and seen.npz. A folder without "
+              "a gnnrec manifest is read with a warning that nothing is verified.")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -79,8 +93,11 @@ def register(sub: argparse._SubParsersAction) -> None:
                "  gnnrec baseline pop --dataset ml1m-cd --out runs/pop-ml1m\n"
                "  gnnrec evaluate runs/pop-ml1m --dataset ml1m-cd --out runs/pop-ml1m/eval\n"
                "  gnnrec evaluate EXPORT --dataset amazon-disencdr-sport_cloth --protocol both")
-    p.add_argument("export", help="export folder (user_embeddings.npy, item_embeddings.npy, "
-                                  "user_ids.txt, item_ids.txt, manifest.json)")
+    p.add_argument("export", help="a gnnrec export folder (verified), or any embedding folder: "
+                                  + PLAIN_HELP)
+    p.add_argument("--score", choices=("dot", "cosine"), default="dot",
+                   help="dot: the inner product (default); cosine: rows L2-normalised first "
+                        "(for embeddings trained with a cosine score)")
     p.add_argument("--dataset", required=True, help="registered dataset name or dataset folder")
     p.add_argument("--split", default="test", choices=("valid", "test"))
     p.add_argument("--ks", type=_ks, default=(10, 20, 50), help="cut-offs, e.g. 10,20,50")
@@ -97,15 +114,19 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--domains", type=_names, default=None, help="comma-separated domain subset")
     p.add_argument("--scenarios", type=_names, default=None, help="warm, cold or warm,cold")
     p.add_argument("--out", help="write OUT/<protocol>/metrics.json, metrics.csv, per_group.parquet")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace an existing --out folder that gnnrec wrote")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_evaluate)
 
     b = sub.add_parser("baseline", help="write a popularity or random baseline export",
                        description="Write a no-training baseline as an export folder: 'pop' "
-                                   "scores items by their domain's train popularity (1-dim "
-                                   "vectors), 'random' uses seeded random vectors.")
+                                   "(the registered pop model) scores items by their train "
+                                   "degree (1-dim vectors), 'random' uses seeded random vectors.")
     b.add_argument("kind", choices=("pop", "random"))
     b.add_argument("--dataset", required=True, help="registered dataset name or dataset folder")
-    b.add_argument("--out", required=True, help="export folder to write")
-    b.add_argument("--seed", type=int, default=0, help="tie-break / vector seed")
+    b.add_argument("--out", required=True, help="export folder to write (a new or empty folder)")
+    b.add_argument("--overwrite", action="store_true",
+                   help="replace an existing --out folder that gnnrec wrote")
+    b.add_argument("--seed", type=int, default=0, help="seed of the random vectors")
     b.set_defaults(func=_baseline)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from gnnrec.export.query import BACKENDS, MAX_K
+from gnnrec.export.constants import BACKENDS, MAX_K
 
 
 def _print_recommendation(res: dict) -> None:
@@ -41,11 +41,16 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 def cmd_recommend(args: argparse.Namespace) -> int:
     from gnnrec.errors import GnnrecError
+    from gnnrec.export.contract import as_cosine, load_export
     from gnnrec.export.query import Retriever
     history = [s.strip() for s in args.items.split(",") if s.strip()] if args.items else None
     if args.user is None and history is None and not args.popular:
         raise GnnrecError("give --user U, --items ID,ID,... (fold-in), or --popular")
-    rec = Retriever.load(args.export, backend=args.backend)
+    exp = load_export(args.export)
+    if args.score == "cosine":
+        exp = as_cosine(exp)
+    # the export's FAISS indexes hold the stored vectors: a cosine score ranks without them
+    rec = Retriever(exp, backend=args.backend, folder=args.export if args.score == "dot" else None)
     res = rec.recommend(args.domain, args.k, user=args.user, history=history).to_dict()
     if args.json:
         import json
@@ -83,7 +88,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     e.add_argument("--foldin-rule", default="auto", choices=("auto", "mean", "lightgcn", "unit_mean"),
                    help="user fold-in rule (auto: best on validation cold-start users)")
     e.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
-    e.add_argument("--overwrite", action="store_true", help="replace an existing --out folder")
+    e.add_argument("--overwrite", action="store_true",
+                   help="replace an existing --out folder that gnnrec wrote")
     e.set_defaults(func=cmd_export)
 
     p = sub.add_parser(
@@ -97,7 +103,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                     "                 exported item vectors by the manifest's fold-in rule)\n"
                     "  popularity:    an unknown user without --items gets the domain's most\n"
                     "                 popular items, flagged as such (or pass --popular)")
-    p.add_argument("export", help="export folder (written by `gnnrec export`)")
+    p.add_argument("export", help="export folder (written by `gnnrec export`), or a plain embedding "
+                                  "folder with items.tsv (see `gnnrec evaluate --help`)")
+    p.add_argument("--score", choices=("dot", "cosine"), default="dot",
+                   help="dot (default) or cosine: rows L2-normalised first")
     p.add_argument("--domain", required=True, help="domain to recommend from, e.g. drama")
     p.add_argument("--user", help="user id as in the dataset (e.g. u1)")
     p.add_argument("--items", help="comma-separated item ids of a history for fold-in")

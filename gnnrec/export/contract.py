@@ -12,6 +12,9 @@ An export folder holds::
     items.tsv             item_id, domain, title (title empty when unknown), row-aligned
     seen.npz              optional CSR (n_users, n_items) int8: the train positives,
                           so serving excludes seen items and knows item popularity
+    foldin_map.npy        optional (n_items, m) float32: the linear part of the user vectors
+                          (the cross-domain item map), folded in from a history exactly
+                          (:class:`gnnrec.export.foldin.FoldinMap`; manifest ``foldin.map``)
     index/<domain>.faiss  optional FAISS inner-product index per domain (row j of
                           the index = j-th item of that domain in items.tsv order)
     users.parquet, items.parquet
@@ -32,15 +35,22 @@ The score of (user u, item i) is the inner product ``U[u] . V[i]``. int8 rows
 are symmetric per-row quantised: ``V[i] ~= q[i] * scale[i]`` with
 ``scale[i] = max_j |V[i, j]| / 127``. Writes are atomic (temp folder +
 rename); :func:`load_export` verifies every sha256, the row/id alignment and
-finiteness, and refuses a tampered, truncated or inconsistent export.
+finiteness, and refuses a tampered, truncated or inconsistent export: every
+file in the folder must be listed in ``files`` with its sha256 (names are
+relative, inside the folder: no ``..``, no absolute path, at most the
+``index/`` subfolder), every file the manifest refers to (FAISS indexes) must
+be one of them, ``dim`` / ``n_users`` / ``n_items`` must match the arrays, and
+an export without users or items is refused.
 """
 
 from __future__ import annotations
 
 import datetime as _dt
+import logging
 import os
+import zipfile
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 import numpy as np
@@ -49,7 +59,10 @@ import scipy.sparse as sp
 
 from gnnrec import __version__
 from gnnrec.errors import GnnrecError
-from gnnrec.utils.files import atomic_dir, read_json, sha256_file, write_json
+from gnnrec.export.foldin import FoldinMap
+from gnnrec.utils.files import atomic_dir, read_json_object, sha256_file, write_json
+
+log = logging.getLogger(__name__)
 
 FORMAT = "gnnrec-export/1"
 DTYPES = ("float32", "float16", "int8")
@@ -78,6 +91,7 @@ class Export:
     items: pd.DataFrame | None = None          # item_id, domain, title
     seen: sp.csr_matrix | None = None          # (n_users, n_items) train positives
     manifest: dict[str, Any] = field(default_factory=dict)
+    foldin_map: FoldinMap | None = None        # the user vectors' linear part (gnnrec.export.foldin)
 
     def __post_init__(self) -> None:
         self.user_emb = np.asarray(self.user_emb)
@@ -95,6 +109,12 @@ class Export:
         if isinstance(ds_info, str):          # producers may give a name + a separate fingerprint
             self.manifest["dataset"] = {"name": ds_info,
                                         "fingerprint": self.manifest.pop("dataset_fingerprint", None)}
+        if self.foldin_map is not None and (
+                self.foldin_map.matrix.shape[0] != len(self.item_ids)
+                or self.foldin_map.k_model + self.foldin_map.matrix.shape[1] != self.user_emb.shape[1]):
+            raise ExportError(f"the fold-in map has shape {self.foldin_map.matrix.shape} and k_model "
+                              f"{self.foldin_map.k_model}; expected ({len(self.item_ids)}, dim - k_model) for "
+                              f"dim {self.user_emb.shape[1]}")
         if self.seen is not None and self.seen.shape != (len(self.user_ids), len(self.item_ids)):
             raise ExportError(f"seen matrix has shape {self.seen.shape}, expected "
                               f"(n_users, n_items) = ({len(self.user_ids)}, {len(self.item_ids)})")
@@ -115,9 +135,12 @@ class Export:
 
 
 def check_embeddings(ids: list[str], emb: np.ndarray, what: str) -> None:
-    """Rows must match ids, be 2-D and finite; ids must be unique."""
+    """Rows must match ids, be 2-D, non-empty and finite; ids must be unique."""
     if emb.ndim != 2:
         raise ExportError(f"{what} embeddings must be 2-D (rows x dim), got shape {emb.shape}")
+    if emb.shape[0] == 0 or emb.shape[1] == 0:
+        raise ExportError(f"the export has no {what}s (embeddings of shape {emb.shape}): nothing can be "
+                          f"served or evaluated; export a trained model with at least one {what}")
     if len(ids) != emb.shape[0]:
         raise ExportError(f"{what}_ids has {len(ids)} ids but {what}_embeddings has "
                           f"{emb.shape[0]} rows; they must be row-aligned")
@@ -210,6 +233,10 @@ def write_export(exp: Export, folder: str | os.PathLike, dtype: str = "float32",
         items.to_csv(tmp / "items.tsv", sep="\t", index=False)
         if exp.seen is not None:
             sp.save_npz(tmp / "seen.npz", exp.seen.tocsr().astype(np.int8))
+        foldin = dict(exp.manifest.get("foldin") or {})
+        if exp.foldin_map is not None:
+            np.save(tmp / "foldin_map.npy", np.asarray(exp.foldin_map.matrix, dtype=np.float32))
+            foldin["map"] = exp.foldin_map.describe()
         if faiss is not None:
             extras["faiss"] = _write_faiss(tmp, seen_view, faiss)
         if parquet:
@@ -224,6 +251,7 @@ def write_export(exp: Export, folder: str | os.PathLike, dtype: str = "float32",
             "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
             "gnnrec_version": __version__,
             **{k: v for k, v in exp.manifest.items() if k not in _RESERVED},
+            **({"foldin": foldin} if foldin else {}),
             "extras": extras,
             "files": files,
         }
@@ -244,13 +272,41 @@ def _read_ids(path: Path) -> list[str]:
     return path.read_text(encoding="utf-8").splitlines()
 
 
+def _check_name(name: Any, mpath: Path) -> str:
+    """A file name of the manifest: relative, inside the export (at most ``index/<file>``)."""
+    parts = PurePosixPath(name).parts if isinstance(name, str) else ()
+    ok = (isinstance(name, str) and name and "\\" not in name and "\x00" not in name
+          and not PurePosixPath(name).is_absolute() and ".." not in parts and "." not in parts
+          and (len(parts) == 1 or (len(parts) == 2 and parts[0] == "index")))
+    if not ok:
+        raise ExportError(f"{mpath} names the file {name!r}, which is not a plain file name inside the "
+                          f"export (no '..', absolute path or subfolder other than index/); the manifest "
+                          f"was edited or forged: re-export it")
+    return name
+
+
 def verify_files(folder: Path, manifest: dict[str, Any]) -> None:
-    """Check every file listed in ``manifest['files']`` exists and matches its sha256."""
+    """Every file of the folder is listed in ``manifest['files']`` with a matching sha256, every
+    listed name stays inside the folder, and every file the manifest refers to is listed."""
     mpath = folder / "manifest.json"
     files = manifest.get("files")
     if not isinstance(files, dict) or not files:
         raise ExportError(f"{mpath} lists no file checksums; this export cannot be verified: "
                           f"re-export it with `gnnrec export`")
+    for name in files:
+        _check_name(name, mpath)
+    present = {p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file()}
+    unlisted = sorted(present - set(files) - {"manifest.json"})
+    if unlisted:
+        raise ExportError(f"{folder / unlisted[0]} is not listed in {mpath} ({len(unlisted)} unlisted "
+                          f"file(s)): an export holds only the files it lists; remove them or re-export")
+    faiss = (manifest.get("extras") or {}).get("faiss") if isinstance(manifest.get("extras"), dict) else None
+    for dom, info in ((faiss or {}).get("domains") or {}).items():
+        ref = info.get("file") if isinstance(info, dict) else None
+        if ref not in files:
+            raise ExportError(f"{mpath}: the FAISS index of domain {dom!r} is {ref!r}, which is not one of "
+                              f"the export's checksummed files; re-export it with --faiss")
+        _check_name(ref, mpath)
     for name, digest in files.items():
         p = folder / name
         if not p.is_file():
@@ -261,12 +317,14 @@ def verify_files(folder: Path, manifest: dict[str, Any]) -> None:
                               f"or truncated after export; re-export it")
 
 
-def _load_matrix(folder: Path, what: str) -> np.ndarray:
+def _load_matrix(folder: Path, what: str, plain: bool = False) -> np.ndarray:
     path = folder / f"{what}_embeddings.npy"
     try:
         arr = np.load(path, allow_pickle=False)
     except (ValueError, OSError, EOFError) as e:
         raise ExportError(f"{path} is not a readable .npy array ({e}); re-export it") from None
+    if plain and arr.dtype == np.float64:
+        arr = arr.astype(np.float32)
     scale = None
     if arr.dtype == np.int8:
         spath = folder / f"{what}_scales.npy"
@@ -280,40 +338,104 @@ def _load_matrix(folder: Path, what: str) -> np.ndarray:
     return dequantize(arr, scale)
 
 
+PLAIN_FILES = ("user_embeddings.npy", "item_embeddings.npy", "user_ids.txt", "item_ids.txt")
+PLAIN_HELP = ("an embedding folder holds user_embeddings.npy (n_users x dim) and item_embeddings.npy "
+              "(n_items x dim), float32/float16/float64 .npy arrays, and user_ids.txt / item_ids.txt "
+              "(one id per line, row-aligned, the dataset's ids; per-domain item ids as domain:id); "
+              "optional: items.tsv (item_id, domain[, title]) and seen.npz (train positives). "
+              "score(u, i) = user row . item row")
+
+
+def load_plain(folder: str | os.PathLike) -> Export:
+    """An embedding folder written by another system (:data:`PLAIN_HELP`): loaded, not verified."""
+    folder = Path(folder)
+    missing = [f for f in PLAIN_FILES if not (folder / f).is_file()]
+    if missing:
+        raise ExportError(f"{folder} is neither a gnnrec export nor a plain embedding folder: missing "
+                          f"{missing}; {PLAIN_HELP}")
+    log.warning("%s: a plain embedding folder without a gnnrec manifest: nothing is verified; "
+                "score = inner product", folder)
+    user_emb, item_emb = _load_matrix(folder, "user", plain=True), _load_matrix(folder, "item", plain=True)
+    items = None
+    if (folder / "items.tsv").is_file():
+        items = pd.read_csv(folder / "items.tsv", sep="\t", dtype=str, keep_default_na=False)
+        if not {"item_id", "domain"} <= set(items.columns):
+            raise ExportError(f"{folder / 'items.tsv'} needs the columns item_id and domain, has "
+                              f"{list(items.columns)}")
+        if "title" not in items:
+            items["title"] = ""
+        items = items.loc[:, ["item_id", "domain", "title"]]
+    return Export(user_ids=_read_ids(folder / "user_ids.txt"), item_ids=_read_ids(folder / "item_ids.txt"),
+                  user_emb=user_emb, item_emb=item_emb, items=items, seen=_load_seen(folder),
+                  manifest={"model": folder.name, "plain": True, "score": "dot"})
+
+
+def as_cosine(exp: Export) -> Export:
+    """``exp`` with L2-normalised user and item rows: the inner product becomes the cosine
+    (``--score cosine``, for embeddings trained that way; zero rows stay zero)."""
+    def unit(x: np.ndarray) -> np.ndarray:
+        n = np.linalg.norm(x, axis=1, keepdims=True)
+        return (x / np.where(n > 0, n, 1.0)).astype(np.float32)
+    return Export(exp.user_ids, exp.item_ids, unit(exp.user_emb), unit(exp.item_emb), exp.items,
+                  exp.seen, {**exp.manifest, "score": "cosine"})
+
+
 def load_export(folder: str | os.PathLike, verify: bool = True) -> Export:
-    """Load and verify an export folder (see module docstring).
+    """Load and verify an export folder (see module docstring); a folder without a gnnrec manifest
+    is read as a plain embedding folder (:func:`load_plain`, nothing verified).
 
     ``verify=False`` skips the sha256 checks (not the shape/alignment checks).
     """
     folder = Path(folder)
     mpath = folder / "manifest.json"
     if not folder.is_dir():
-        raise ExportError(f"{folder}: no such export folder")
-    required = ["manifest.json", "user_embeddings.npy", "item_embeddings.npy",
-                "user_ids.txt", "item_ids.txt"]
-    missing = [f for f in required if not (folder / f).is_file()]
-    if missing:
-        raise ExportError(f"{folder} is not a gnnrec export: missing {missing}; "
-                          f"create one with `gnnrec export RUN_DIR --out {folder}`")
-    try:
-        manifest = read_json(mpath)
-    except ValueError as e:
-        raise ExportError(f"{mpath} is not valid JSON ({e}); re-export it") from None
+        raise ExportError(f"{folder}: no such export folder; {PLAIN_HELP}")
+    if not mpath.is_file():
+        return load_plain(folder)
+    manifest = read_json_object(mpath, ExportError, "re-export it with `gnnrec export`")
+    if not str(manifest.get("format") or "").startswith("gnnrec-export/"):
+        return load_plain(folder)                # another system's manifest
     if manifest.get("format") != FORMAT:
         raise ExportError(f"{mpath}: format {manifest.get('format')!r} is not {FORMAT!r}")
+    missing = [f for f in PLAIN_FILES if not (folder / f).is_file()]
+    if missing:
+        raise ExportError(f"{folder} is an incomplete gnnrec export: missing {missing}; "
+                          f"create it again with `gnnrec export RUN_DIR --out {folder}`")
     if verify:
         verify_files(folder, manifest)
     user_emb, item_emb = _load_matrix(folder, "user"), _load_matrix(folder, "item")
+    for key, want in (("dim", item_emb.shape[1]), ("n_users", user_emb.shape[0]),
+                      ("n_items", item_emb.shape[0])):
+        if manifest.get(key) != want:
+            raise ExportError(f"{mpath}: {key} is {manifest.get(key)!r} but the arrays hold {want}; the "
+                              f"manifest and the files disagree: re-export it")
     items = None
     if (folder / "items.tsv").is_file():
         items = pd.read_csv(folder / "items.tsv", sep="\t", dtype=str, keep_default_na=False)
-    seen = None
-    if (folder / "seen.npz").is_file():
-        try:
-            seen = sp.load_npz(folder / "seen.npz").tocsr()
-        except (ValueError, OSError, EOFError) as e:
-            raise ExportError(f"{folder / 'seen.npz'} is unreadable ({e}); re-export it") from None
     return Export(user_ids=_read_ids(folder / "user_ids.txt"),
                   item_ids=_read_ids(folder / "item_ids.txt"),
                   user_emb=user_emb, item_emb=item_emb,
-                  items=items, seen=seen, manifest=manifest)
+                  items=items, seen=_load_seen(folder), manifest=manifest,
+                  foldin_map=_load_foldin_map(folder, manifest))
+
+
+def _load_foldin_map(folder: Path, manifest: dict[str, Any]) -> FoldinMap | None:
+    info = (manifest.get("foldin") or {}).get("map") if isinstance(manifest.get("foldin"), dict) else None
+    if not info:
+        return None
+    path = folder / "foldin_map.npy"
+    try:
+        matrix = np.load(path, allow_pickle=False)
+    except (ValueError, OSError, EOFError) as e:
+        raise ExportError(f"{path} is not a readable .npy array ({e}); re-export it") from None
+    return FoldinMap(matrix=matrix, k_model=int(info["k_model"]), scales=dict(info.get("scales", {})),
+                     blocks=list(info.get("blocks", [])))
+
+
+def _load_seen(folder: Path) -> sp.csr_matrix | None:
+    if not (folder / "seen.npz").is_file():
+        return None
+    try:
+        return sp.load_npz(folder / "seen.npz").tocsr()
+    except (ValueError, OSError, EOFError, KeyError, zipfile.BadZipFile) as e:
+        raise ExportError(f"{folder / 'seen.npz'} is unreadable ({e}); re-export it") from None

@@ -13,10 +13,27 @@ Only the direction of u matters for one user's ranking (scores are ``V @ u``).
 The rule an export uses is ``manifest["foldin"]["rule"]`` (default ``mean``);
 :func:`gnnrec.export.quality.choose_foldin_rule` picks it on validation
 cold-start users at export time (`gnnrec export`).
+
+**Fold-in map.** When part of a user vector is an exact linear function of the
+user's history -- the cross-domain item map of :mod:`gnnrec.models.cross_map`,
+``U_map[u] = [s_u^(d) A_d]_d`` -- the export carries that function
+(:class:`FoldinMap`, file ``foldin_map.npy``), and a history is folded in as
+what it is::
+
+    u = [ rule(V[H, :k]) * scale_rule  |  (1_H @ M) * w(H) ]
+
+with ``k`` the model's own dimensions, ``scale_rule`` a calibration (the
+median ratio of trained to folded-in norms over the train users, with the
+model's score standardisation), ``M`` (n_items, m) the map's user-side rows
+(zero where an item lies in the block's own domain) and ``w(H)`` per block the
+weight of a cold or a warm (user, domain) pair: cold when ``H`` has no item in
+the block's domain. A user whose history equals their train history gets
+exactly their trained map part.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -37,6 +54,38 @@ def describe(rule: str) -> dict[str, str]:
     return {"rule": rule, "description": RULES[rule]}
 
 
+@dataclass
+class FoldinMap:
+    """The linear part of a user vector (module docstring).
+
+    ``matrix`` (n_items, m) float32; ``k_model`` the leading dimensions folded in by the rule;
+    ``scales`` rule -> multiplier of the rule's output; ``blocks`` one per map block:
+    ``{"start", "width", "domain", "cold_weight", "warm_weight"}`` (``domain`` a domain name,
+    columns ``start:start+width`` of ``matrix`` = user dimensions ``k_model + start ...``).
+    """
+
+    matrix: np.ndarray
+    k_model: int
+    scales: dict[str, float] = field(default_factory=dict)
+    blocks: list[dict[str, Any]] = field(default_factory=list)
+
+    def describe(self) -> dict[str, Any]:
+        """The manifest entry (``matrix`` is the file ``foldin_map.npy``)."""
+        return {"file": "foldin_map.npy", "k_model": self.k_model, "scales": self.scales,
+                "blocks": self.blocks}
+
+    def user_part(self, history: sp.csr_matrix, item_domains: np.ndarray) -> np.ndarray:
+        """(n_users, m) map dimensions of the users with binary ``history`` (n_users, n_items)."""
+        h = sp.csr_matrix(history, dtype=np.float32, copy=True)
+        h.data[:] = 1.0
+        out = np.asarray(h @ self.matrix, dtype=np.float32)
+        for b in self.blocks:
+            active = np.asarray(h[:, np.flatnonzero(item_domains == b["domain"])].sum(axis=1)).ravel() > 0
+            w = np.where(active, b["warm_weight"], b["cold_weight"]).astype(np.float32)
+            out[:, b["start"]:b["start"] + b["width"]] *= w[:, None]
+        return out
+
+
 def check_rule(rule: str) -> None:
     if rule not in RULES:
         raise ValueError(f"unknown fold-in rule {rule!r}; expected one of {sorted(RULES)}")
@@ -51,11 +100,18 @@ def item_degrees(seen: sp.spmatrix | None, n_items: int) -> np.ndarray:
 
 
 def foldin_matrix(history: sp.csr_matrix, item_emb: np.ndarray, rule: str,
-                  degrees: np.ndarray | None = None) -> np.ndarray:
+                  degrees: np.ndarray | None = None, fmap: FoldinMap | None = None,
+                  item_domains: np.ndarray | None = None) -> np.ndarray:
     """User vectors (n_users, dim) for a binary history matrix (n_users, n_items).
 
-    Rows with an empty history give the zero vector.
+    Rows with an empty history give the zero vector. With a :class:`FoldinMap` the leading
+    ``k_model`` dimensions follow the rule and the rest the map (module docstring;
+    ``item_domains``: (n_items,) domain names).
     """
+    if fmap is not None:
+        base = foldin_matrix(history, np.asarray(item_emb)[:, :fmap.k_model], rule, degrees)
+        return np.hstack([base * np.float32(fmap.scales.get(rule, 1.0)),
+                          fmap.user_part(history, np.asarray(item_domains))])
     check_rule(rule)
     h = sp.csr_matrix(history, dtype=np.float32, copy=True)
     h.data[:] = 1.0
@@ -75,14 +131,21 @@ def foldin_matrix(history: sp.csr_matrix, item_emb: np.ndarray, rule: str,
 
 
 def foldin_vector(rows: np.ndarray, item_emb: np.ndarray, rule: str,
-                  degrees: np.ndarray | None = None) -> np.ndarray:
+                  degrees: np.ndarray | None = None, fmap: FoldinMap | None = None,
+                  item_domains: np.ndarray | None = None) -> np.ndarray:
     """User vector (dim,) for one history given as item row indices (h,).
 
     Same result as the matching row of :func:`foldin_matrix`, computed on the
     history's rows only (the serving path: O(h * dim)).
     """
-    check_rule(rule)
     rows = np.unique(np.asarray(rows, dtype=np.int64))
+    if fmap is not None:
+        hist = sp.csr_matrix((np.ones(len(rows), np.float32), (np.zeros(len(rows), np.int64), rows)),
+                             shape=(1, len(item_emb)))
+        base = foldin_vector(rows, np.asarray(item_emb)[:, :fmap.k_model], rule, degrees)
+        return np.concatenate([base * np.float32(fmap.scales.get(rule, 1.0)),
+                               fmap.user_part(hist, np.asarray(item_domains))[0]])
+    check_rule(rule)
     v = np.asarray(item_emb[rows], dtype=np.float32)
     if len(rows) == 0:
         return np.zeros(item_emb.shape[1], dtype=np.float32)

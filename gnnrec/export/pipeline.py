@@ -17,15 +17,14 @@ from gnnrec.export.contract import ExportError, write_export
 from gnnrec.export.foldin import RULES
 from gnnrec.export.quality import complete_export
 from gnnrec.train import export_model, load_run
-from gnnrec.utils.files import read_json
+from gnnrec.utils.files import check_output_dir, read_json
 
 
 def export_run(run_dir: str | os.PathLike, out: str | os.PathLike, dtype: str = "float32",
                faiss: str | None = None, parquet: bool = False, foldin_rule: str = "auto",
                device: str = "auto", overwrite: bool = False) -> dict[str, Any]:
     """Load a run, export its final embeddings to ``out``; returns the manifest written."""
-    if Path(out).exists() and not overwrite:
-        raise ExportError(f"{out} exists; pass --overwrite (overwrite=True) to replace it")
+    check_output_dir(out, overwrite)          # before the run is loaded and fold-in is measured
     if foldin_rule != "auto" and foldin_rule not in RULES:
         raise ExportError(f"unknown fold-in rule {foldin_rule!r}; expected auto or one of {sorted(RULES)}")
     run = load_run(run_dir, device=device)

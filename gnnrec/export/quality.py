@@ -73,8 +73,9 @@ def foldin_report(exp: Export, ds: Dataset, rules: Sequence[str] = tuple(RULES),
     """Cold-start NDCG@20 on ``split``: trained user vectors vs fold-in by each rule.
 
     The cold users of ``split`` get ``foldin_matrix(train history, V, rule)``
-    (their train items are all in the other domains); everyone else keeps the
-    trained vector, so the cold cells compare like with like.
+    (their train items are all in the other domains; with the export's fold-in
+    map, its exact linear part); everyone else keeps the trained vector, so the
+    cold cells compare like with like.
     """
     from gnnrec.eval import evaluate
     u, v = _aligned(exp, ds)
@@ -91,7 +92,7 @@ def foldin_report(exp: Export, ds: Dataset, rules: Sequence[str] = tuple(RULES),
                            "trained": trained, "rules": {}}
     for rule in rules:
         uf = u.copy()
-        uf[cold] = foldin_matrix(hist, v, rule, deg)
+        uf[cold] = foldin_matrix(hist, v, rule, deg, exp.foldin_map, ds.items["domain"].to_numpy())
         folded = _cells(evaluate(uf, v, ds, **kw), ds, ("cold",))
         out["rules"][rule] = {"foldin": folded,
                               "ratio": {c: round(folded[c] / trained[c], 4)

@@ -27,11 +27,10 @@ import scipy.sparse as sp
 from gnnrec.errors import GnnrecError
 from gnnrec.export import ann
 from gnnrec.export.contract import Export, ExportError
+from gnnrec.export.constants import BACKENDS, MAX_K
 from gnnrec.export.foldin import foldin_vector, item_degrees, rule_of
 
-BACKENDS = ("auto", "numpy", "faiss")
 FAISS_MIN_ITEMS = 50_000   # auto backend: below this a matrix product is faster than an index
-MAX_K = 1000
 
 
 class QueryError(GnnrecError, ValueError):
@@ -83,7 +82,10 @@ class Retriever:
     def __init__(self, exp: Export, backend: str = "auto", folder: str | Path | None = None,
                  max_k: int = MAX_K) -> None:
         if backend not in BACKENDS:
-            raise ValueError(f"backend {backend!r} is not one of {BACKENDS}")
+            raise QueryError(f"backend {backend!r} is not one of {BACKENDS}")
+        if exp.items is None:
+            raise ExportError("serving needs each item's domain: add items.tsv (columns item_id, domain"
+                              "[, title]) to the embedding folder")
         self.exp = exp
         self.max_k = max_k
         self.foldin_rule = rule_of(exp.manifest)
@@ -146,7 +148,8 @@ class Retriever:
         if history:
             rows, ignored = self._history_rows(history)
             if len(rows):
-                vec = foldin_vector(rows, self.exp.item_emb, self.foldin_rule, self.degrees)
+                vec = foldin_vector(rows, self.exp.item_emb, self.foldin_rule, self.degrees,
+                                    self.exp.foldin_map, self.item_domain)
                 items = self._top(block, vec, self.local[rows[self.item_domain[rows] == domain]], k)
                 return Recommendation("foldin", domain, k, items, user, ignored, len(rows),
                                       note=f"user vector folded in by rule {self.foldin_rule!r}")

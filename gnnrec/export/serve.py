@@ -25,6 +25,7 @@ import sys
 import time
 import asyncio
 import contextlib
+import logging
 import shutil
 import tempfile
 from typing import Any, Awaitable, Callable
@@ -34,12 +35,16 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 from starlette.routing import Route
 
 from gnnrec.export.metrics import SharedMetrics
 from gnnrec.export.query import MAX_K, QueryError, Retriever
 
+log = logging.getLogger(__name__)
+
 MAX_BODY = 64 * 1024          # bytes
+CLIENT_ABORT = 499            # status of a request whose client hung up (counted as client_abort)
 MAX_HISTORY = 5000            # item ids in one fold-in history
 _ROUTES = ("/recommend", "/items/{item_id}", "/healthz", "/metrics")
 
@@ -89,7 +94,8 @@ class Guard:
             else:
                 await self.app(scope, self._limited(receive), send_status)
         finally:
-            self.metrics.observe(route, status[0], time.perf_counter() - t0)
+            code = "client_abort" if status[0] == CLIENT_ABORT else status[0]
+            self.metrics.observe(route, code, time.perf_counter() - t0)
 
     def _limited(self, receive: Callable) -> Callable:
         seen = [0]
@@ -150,6 +156,12 @@ def create_app(rec: Retriever, max_body: int = MAX_BODY, title: str = "gnnrec",
     @app.exception_handler(QueryError)
     async def _query_error(_: Request, e: QueryError) -> Response:
         return _error(str(e), e.status)
+
+    @app.exception_handler(ClientDisconnect)
+    async def _client_gone(request: Request, _: ClientDisconnect) -> Response:
+        log.warning("client disconnected mid-request (%s %s); nothing answered", request.method,
+                    request.url.path)
+        return Response(status_code=CLIENT_ABORT)
 
     @app.exception_handler(_BodyTooLarge)
     async def _too_large(_: Request, e: _BodyTooLarge) -> Response:

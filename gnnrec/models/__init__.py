@@ -4,7 +4,14 @@ See :mod:`gnnrec.models.base` for the interface and :mod:`gnnrec.models.registry
 for the names.
 """
 
-from gnnrec.models.base import Batch, ModelContext, Recommender
-from gnnrec.models.registry import MODELS, build_model, model_class
+from gnnrec.utils.lazy import lazy
 
-__all__ = ["MODELS", "Batch", "ModelContext", "Recommender", "build_model", "model_class"]
+__getattr__, __dir__, __all__ = lazy(__name__, {
+    "Batch": "gnnrec.models.base",
+    "Embeddings": "gnnrec.models.base",
+    "ModelContext": "gnnrec.models.base",
+    "Recommender": "gnnrec.models.base",
+    "MODELS": "gnnrec.models.registry",
+    "build_model": "gnnrec.models.registry",
+    "model_class": "gnnrec.models.registry",
+})

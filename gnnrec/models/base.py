@@ -70,15 +70,12 @@ from torch import nn
 from gnnrec.data.schema import Dataset
 from gnnrec.errors import GnnrecError
 from gnnrec.graph import Graph
+from gnnrec.models.config import ModelConfig
+
+__all__ = ["Batch", "Embeddings", "INIT_STD", "ModelConfig", "ModelContext", "Recommender", "gather",
+           "init_embedding"]
 
 INIT_STD = 0.1      # std of the normal initialisation of every ID embedding table
-
-
-@dataclass
-class ModelConfig:
-    """Base of every model's ``Config`` (the ``model:`` section of a run config)."""
-
-    name: str = ""   # registry name (gnnrec.models.registry)
 
 
 @dataclass
@@ -170,6 +167,11 @@ class Recommender(nn.Module):
     def user_rows(self, users: torch.Tensor, domains: torch.Tensor) -> torch.Tensor:
         """Rows of ``Embeddings.users0`` holding the (user, domain) pairs; (B,) -> (B,)."""
         return users
+
+    def foldin_map(self) -> Any:
+        """The exact linear part of the user vectors as a function of a history
+        (:class:`gnnrec.export.foldin.FoldinMap`), carried by exports; None when there is none."""
+        return None
 
     # ---- sampled sub-graphs (supports_minibatch) ------------------------------------
     def prepare_sampled(self) -> None:

@@ -9,10 +9,17 @@ matrix) maps a user's items in the *other* domains to scores of d's items::
 with ``S`` (n_b, n_src) the source-domain columns and ``T`` (n_b, n_d) the
 domain-d columns of the binary train matrix, over the n_b users with train
 rows on both sides (bridge users; a user cold in d has no row in T and is
-not fitted). The solve uses whichever Gram matrix is smaller (n_b or n_src
-square). ``W_d`` is factorised to rank k by a randomized SVD that only ever
-multiplies by ``W_d`` or ``W_d^T`` (Halko et al. 2011), ``W_d ~ A_d B_d^T``,
-so the map is served in ``D * k`` extra dimensions::
+not fitted). ``W_d`` is never formed. Up to :data:`DENSE_MAX_SIDE` unknowns
+(the smaller of n_b and n_src) the ridge system is factorised once (dense
+Cholesky of the Gram matrix) and ``W_d`` is factorised to rank k by a
+randomized SVD that only ever multiplies by ``W_d`` or ``W_d^T`` (Halko et al.
+2011), ``W_d ~ A_d B_d^T``. Beyond it -- platform-size catalogues -- the map is
+the *low-rank ridge* (:func:`low_rank_ridge`): ``S ~ U_k S_k V_k^T`` by a
+randomized SVD of the sparse ``S`` itself (sparse products only, memory
+O(nnz + (n_src + n_d) * k), no solve), and ``W_d = V_k diag(s/(s^2+lam))
+U_k^T T``, the ridge solution of the rank-k ``S``: directions of ``S`` beyond
+the top k, whose weight ``s/(s^2 + lam)`` the ridge already damps, are left
+out. Either way the map is served in ``D * k`` extra dimensions::
 
     U_map[u] = [s_u^(1) A_1, .., s_u^(D) A_D]          (s_u^(d): u's train row outside d)
     V_map[i] = [0, .., B_d[i], .., 0]                    (d = domain of i)
@@ -49,17 +56,18 @@ from __future__ import annotations
 
 import hashlib
 import os
+from typing import NamedTuple
 
 import numpy as np
 import scipy.sparse as sp
 import torch
 from torch import nn
 
-from gnnrec.utils.config import ConfigError
 from gnnrec.graph.facts import domain_activity
+from gnnrec.utils.config import ConfigError
 
-MAX_GRAM = 30_000        # largest dense Gram side (30k^2 float64 = 7.2 GB)
-CACHE_FORMAT = "gnnrec-cross-map/1"
+DENSE_MAX_SIDE = 12_000  # exact ridge up to this many unknowns (dense Cholesky, <= 1.1 GB float64)
+CACHE_FORMAT = "gnnrec-cross-map/2"
 
 
 def _spmul(m: sp.spmatrix, x: torch.Tensor) -> torch.Tensor:
@@ -68,19 +76,15 @@ def _spmul(m: sp.spmatrix, x: torch.Tensor) -> torch.Tensor:
 
 
 def _solver(s: sp.csr_matrix, t: sp.csr_matrix, lam: float):
-    """(matvec, rmatvec) of ``W = (S^T S + lam I)^-1 S^T T`` for dense float64 (n, q) blocks."""
+    """(matvec, rmatvec) of ``W = (S^T S + lam I)^-1 S^T T`` for dense float64 (n, q) blocks:
+    the ridge system of the smaller side (dual ``K = S S^T + lam I`` when n_b <= n_src, using
+    ``W = S^T K^-1 T``; else the primal ``G = S^T S + lam I``), factorised once by Cholesky."""
     n_b, n_src = s.shape
-    side = min(n_b, n_src)
-    if side > MAX_GRAM:
-        raise ConfigError(f"model.cross_map needs a dense {side} x {side} solve (min of {n_b} bridge "
-                          f"users and {n_src} source items), above the {MAX_GRAM} limit; set "
-                          f"model.cross_map=0 for this dataset")
     dual = n_b <= n_src
-    gram = (s @ s.T) if dual else (s.T @ s)
-    g = torch.from_numpy(gram.toarray().astype(np.float64))
-    g.diagonal().add_(lam)
-    chol = torch.linalg.cholesky(g)
     st, tt = s.T.tocsr(), t.T.tocsr()
+    gm = torch.from_numpy(((s @ st) if dual else (st @ s)).toarray().astype(np.float64))
+    gm.diagonal().add_(lam)
+    chol = torch.linalg.cholesky(gm)
 
     def solve(x: torch.Tensor) -> torch.Tensor:
         return torch.cholesky_solve(x, chol)
@@ -90,6 +94,18 @@ def _solver(s: sp.csr_matrix, t: sp.csr_matrix, lam: float):
                 lambda y: _spmul(tt, solve(_spmul(s, y))))      # T^T K^-1 S y
     return (lambda x: solve(_spmul(st, _spmul(t, x))),          # G^-1 S^T T x
             lambda y: _spmul(tt, _spmul(s, solve(y))))          # T^T S G^-1 y
+
+
+def low_rank_ridge(s: sp.csr_matrix, t: sp.csr_matrix, lam: float, rank: int, seed: int
+                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``W ~ A diag(sig) B^T`` from the rank-``rank`` SVD of ``S`` (randomized, sparse products only):
+    ``S ~ U_k S_k V_k^T`` gives ``W = V_k diag(s / (s^2 + lam)) U_k^T T`` exactly for that ``S``;
+    returns ``(A = V_k (n_src, k), sig (k,), B = T^T U_k (n_d, k))``. Memory O(nnz + (n_src + n_d) k)."""
+    st = s.T.tocsr()
+    u, sv, v = randomized_svd(lambda x: _spmul(s, x), lambda y: _spmul(st, y), s.shape, rank, seed,
+                              power=2)
+    b = np.asarray(t.T @ u, dtype=np.float64)                       # (n_d, k) = T^T U_k
+    return v, sv / (sv ** 2 + lam), b
 
 
 def randomized_svd(matvec, rmatvec, shape: tuple[int, int], rank: int, seed: int,
@@ -111,9 +127,20 @@ def randomized_svd(matvec, rmatvec, shape: tuple[int, int], rank: int, seed: int
     return (qm @ ub[:, :r]).numpy(), sig[:r].numpy(), vt[:r].T.numpy()
 
 
+class MapBlocks(NamedTuple):
+    """The blocks of one map (float32): ``users`` (n_users, D*k) = ``U_map``, ``items``
+    (n_items, D*k) = ``V_map``, and ``rows`` (n_items, D*k): the user side as a function of a
+    history, ``U_map[u] = r_u @ rows`` (``rows[j]`` = ``A_d[j]`` in block d for items j outside
+    d, zero for d's own items) -- what a fold-in of a new user's history needs."""
+
+    users: np.ndarray
+    items: np.ndarray
+    rows: np.ndarray
+
+
 def cross_map_blocks(r: sp.csr_matrix, item_domain: np.ndarray, lam: float, rank: int,
-                     seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """``(U_map (n_users, D*k), V_map (n_items, D*k))`` float32 of the module docstring.
+                     seed: int = 0) -> MapBlocks:
+    """The :class:`MapBlocks` of the module docstring.
 
     ``r``: binary (n_users, n_items) train matrix; ``item_domain``: (n_items,) domain index.
     Domain d's map ``W_d ~ A_d B_d^T`` at rank ``k`` (:func:`randomized_svd` of the ridge
@@ -121,26 +148,32 @@ def cross_map_blocks(r: sp.csr_matrix, item_domain: np.ndarray, lam: float, rank
     with no user on both sides contributes a zero block.
     """
     r = sp.csr_matrix(r, dtype=np.float64)
-    ublocks, iblocks = [], []
+    ublocks, iblocks, rblocks = [], [], []
     for d in range(int(item_domain.max()) + 1):
         src, tgt = np.flatnonzero(item_domain != d), np.flatnonzero(item_domain == d)
         ub = np.zeros((r.shape[0], rank), np.float32)
         ib = np.zeros((r.shape[1], rank), np.float32)
+        rb = np.zeros((r.shape[1], rank), np.float32)
         s_all, t_all = r[:, src].tocsr(), r[:, tgt].tocsr()
         both = np.flatnonzero((s_all.getnnz(axis=1) > 0) & (t_all.getnnz(axis=1) > 0))
         if len(src) and len(both):
-            op = _solver(s_all[both], t_all[both], lam)
-            a, sig, b = randomized_svd(*op, (len(src), len(tgt)), rank, seed + d)
+            s_b, t_b = s_all[both], t_all[both]
+            if min(s_b.shape) <= DENSE_MAX_SIDE:
+                a, sig, b = randomized_svd(*_solver(s_b, t_b, lam), (len(src), len(tgt)), rank, seed + d)
+            else:
+                a, sig, b = low_rank_ridge(s_b, t_b, lam, rank, seed + d)
             k = len(sig)
             ub[:, :k] = np.asarray(s_all @ (a * sig), dtype=np.float32)
             ib[tgt, :k] = b
+            rb[src, :k] = a * sig
         ublocks.append(ub)
         iblocks.append(ib)
-    return np.hstack(ublocks), np.hstack(iblocks)
+        rblocks.append(rb)
+    return MapBlocks(np.hstack(ublocks), np.hstack(iblocks), np.hstack(rblocks))
 
 
 def cached_blocks(r: sp.csr_matrix, item_domain: np.ndarray, lam: float, rank: int, seed: int = 0,
-                  cache_dir: str | os.PathLike | None = None) -> tuple[np.ndarray, np.ndarray]:
+                  cache_dir: str | os.PathLike | None = None) -> MapBlocks:
     """:func:`cross_map_blocks`, read from / written to an on-disk cache under ``cache_dir``.
 
     The key is the sha256 of the train matrix (pattern and values), ``item_domain``,
@@ -160,14 +193,15 @@ def cached_blocks(r: sp.csr_matrix, item_domain: np.ndarray, lam: float, rank: i
     h.update(np.ascontiguousarray(r.data, dtype=np.float64).tobytes())
     key = h.hexdigest()
     cache = EmbeddingCache(cache_dir)
-    hits = [cache.load(f"{key}-{side}", n) for side, n in (("users", r.shape[0]), ("items", r.shape[1]))]
+    sides = (("users", r.shape[0]), ("items", r.shape[1]), ("rows", r.shape[1]))
+    hits = [cache.load(f"{key}-{side}", n) for side, n in sides]
     if all(hit is not None for hit in hits):
-        return hits[0][0], hits[1][0]
-    um, im = cross_map_blocks(r, item_domain, lam, rank, seed)
+        return MapBlocks(*(hit[0] for hit in hits))
+    blocks = cross_map_blocks(r, item_domain, lam, rank, seed)
     meta = {"kind": "cross-map", "lambda": float(lam), "rank": rank, "seed": seed}
-    cache.save(f"{key}-users", um, {**meta, "side": "users"})
-    cache.save(f"{key}-items", im, {**meta, "side": "items"})
-    return um, im
+    for (side, _), arr in zip(sides, blocks):
+        cache.save(f"{key}-{side}", arr, {**meta, "side": side})
+    return blocks
 
 
 def _pair_sample(n_users: int, n_items: int, sample: int = 4096, seed: int = 0
@@ -220,17 +254,30 @@ class CrossMapHead(nn.Module):
             [(lam, per_pair * ~warm), (warm_lam, per_pair * warm)]
         pu, pi = _pair_sample(r.shape[0], r.shape[1], sample, seed)
         self.rank, self.n_maps = rank, len(maps)              # each map: D blocks of `rank` columns
-        users, items = [], []
-        for map_lam, weight in maps:
-            um, im = (torch.from_numpy(x) for x in cached_blocks(r, item_domain, map_lam, rank, seed,
-                                                                  cache_dir))
-            scale = weight.repeat_interleave(rank, dim=1) / float(pair_std(um, im, pu, pi))
-            users.append(um * scale)
+        n_dom = int(item_domain.max()) + 1
+        users, items, rows = [], [], []
+        self.block_weights: list[tuple[float, float]] = []   # (cold, warm) weight of each block
+        for m, (map_lam, weight) in enumerate(maps):
+            blocks = cached_blocks(r, item_domain, map_lam, rank, seed, cache_dir)
+            um, im = torch.from_numpy(blocks.users), torch.from_numpy(blocks.items)
+            s_map = float(pair_std(um, im, pu, pi))
+            users.append(um * (weight.repeat_interleave(rank, dim=1) / s_map))
             items.append(im)
+            rows.append(blocks.rows)
+            cold_w = alpha if (len(maps) == 1 or m == 0) else 0.0
+            warm_w = warm_alpha if (len(maps) == 1 or m == 1) else 0.0
+            self.block_weights += [(cold_w / s_map, warm_w / s_map)] * n_dom
+        self.item_rows = np.hstack(rows)                      # (n_items, n_maps*D*k), for fold-in
         self.register_buffer("user_map", torch.cat(users, 1).to(device), persistent=False)
         self.register_buffer("item_map", torch.cat(items, 1).to(device), persistent=False)
         self.register_buffer("pair_users", pu.to(device), persistent=False)
         self.register_buffer("pair_items", pi.to(device), persistent=False)
+
+    def foldin_blocks(self, domains: list[str]) -> list[dict]:
+        """Per map block: columns in ``item_rows``, its domain name, cold and warm pair weights."""
+        n_dom = len(domains)
+        return [{"start": b * self.rank, "width": self.rank, "domain": domains[b % n_dom],
+                 "cold_weight": cw, "warm_weight": ww} for b, (cw, ww) in enumerate(self.block_weights)]
 
     def forward(self, users: torch.Tensor, items: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """``users`` (n_users, k), ``items`` (n_items, k) -> (n_users, k + D*r), (n_items, k + D*r)."""

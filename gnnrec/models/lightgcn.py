@@ -58,7 +58,8 @@ from gnnrec.errors import GnnrecError
 from gnnrec.graph import (SampledAdjacency, domain_adjacency, item_type, joint_adjacency, propagate,
                           to_torch_csr)
 from gnnrec.models.base import Embeddings, ModelConfig, ModelContext, Recommender, gather, init_embedding
-from gnnrec.models.cross_map import CrossMapHead
+from gnnrec.export.foldin import RULES, FoldinMap, foldin_matrix, item_degrees
+from gnnrec.models.cross_map import CrossMapHead, pair_std
 from gnnrec.models.domain_blocks import block_layout
 from gnnrec.models.term_bag import TermBag
 from gnnrec.text.features import item_texts
@@ -230,11 +231,15 @@ class _LightGCNBase(Recommender):
         """``sum_l A^l x0 / (L + 1)`` over the full graph (sparse CSR) or a sampled sub-graph."""
         return propagate(adj, x0, self.layers)
 
-    def forward(self) -> Embeddings:
+    def _propagated(self) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+        """Final user-node and item rows of the graph (before any head) and their layer 0."""
         u0, i0 = self.layer0_rows()
         adj = self._train_adj if self.training and self._train_adj is not None else self.adj
         out = self.propagate(torch.cat([u0, i0], dim=0), adj)
-        users, items = out[: self.n_user_nodes], out[self.n_user_nodes:]
+        return out[: self.n_user_nodes], out[self.n_user_nodes:], u0, i0
+
+    def forward(self) -> Embeddings:
+        users, items, u0, i0 = self._propagated()
         if not self.joint:
             users, items = block_layout(users.view(self.n_domains, self.n_users, self.dim), items,
                                         self.item_domain)
@@ -244,6 +249,33 @@ class _LightGCNBase(Recommender):
 
     def user_rows(self, users: Tensor, domains: Tensor) -> Tensor:
         return users if self.joint else domains * self.n_users + users
+
+    @torch.no_grad()
+    def foldin_map(self) -> FoldinMap | None:
+        """The cross-domain map's user side as an exact function of a history (gnnrec.export.foldin);
+        each rule's output is scaled so that train users' folded-in graph part has the norm of
+        their trained one (median ratio), divided by the model's score standardisation."""
+        if self.cross_head is None:
+            return None
+        was = self.training
+        self.eval()
+        try:
+            users, items, _, _ = self._propagated()
+        finally:
+            self.train(was)
+        head = self.cross_head
+        s_model = float(pair_std(users, items, head.pair_users, head.pair_items))
+        r = self.graph.ds.train_matrix()
+        deg = item_degrees(r, r.shape[1])
+        has = np.asarray(r.sum(axis=1)).ravel() > 0
+        u, v = users.float().cpu().numpy(), items.float().cpu().numpy()
+        scales = {}
+        for rule in RULES:
+            folded = foldin_matrix(r[has], v, rule, deg)
+            ratio = np.linalg.norm(u[has], axis=1) / np.maximum(np.linalg.norm(folded, axis=1), 1e-12)
+            scales[rule] = float(np.median(ratio)) / s_model
+        return FoldinMap(matrix=head.item_rows, k_model=self.dim, scales=scales,
+                         blocks=head.foldin_blocks(list(self.graph.ds.domains)))
 
     # ---- sampled sub-graphs ---------------------------------------------------------------
     def prepare_sampled(self) -> None:

@@ -6,9 +6,12 @@ Adding a model = one module in ``gnnrec/models`` + one line in :data:`MODELS`.
 from __future__ import annotations
 
 import importlib
+from typing import TYPE_CHECKING
 
 from gnnrec.errors import GnnrecError
-from gnnrec.models.base import ModelContext, Recommender
+
+if TYPE_CHECKING:
+    from gnnrec.models.base import ModelContext, Recommender
 
 # in the order benchmark tables list them (floors first)
 MODELS: dict[str, str] = {
@@ -30,7 +33,7 @@ class UnknownModelError(GnnrecError, KeyError):
         return str(self.args[0])
 
 
-def model_class(name: str) -> type[Recommender]:
+def model_class(name: str) -> type["Recommender"]:
     """The class registered as ``name``; unknown names raise listing the valid ones."""
     if name not in MODELS:
         raise UnknownModelError(f"unknown model {name!r}; available: {', '.join(sorted(MODELS))}")
@@ -38,7 +41,7 @@ def model_class(name: str) -> type[Recommender]:
     return getattr(importlib.import_module(mod), cls)
 
 
-def build_model(ctx: ModelContext) -> Recommender:
+def build_model(ctx: "ModelContext") -> "Recommender":
     """Instantiate ``ctx.config.name`` on ``ctx.device``."""
     cls = model_class(ctx.config.name)
     if cls.needs_text and ctx.text is None:

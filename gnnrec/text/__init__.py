@@ -12,12 +12,18 @@ Public API::
     text_only_embeddings(ds, feats)         # zero-shot text-only recommender
 """
 
-from gnnrec.text.encoder import TextEncoder, TextError, default_model_path
-from gnnrec.text.features import (UNAVAILABLE, TextFeatures, item_text_features, item_texts,
-                                  user_text_features)
-from gnnrec.text.templates import render_texts, template_for
-from gnnrec.text.zero_shot import text_only_embeddings
+from gnnrec.utils.lazy import lazy
 
-__all__ = ["TextEncoder", "TextError", "TextFeatures", "UNAVAILABLE", "default_model_path",
-           "item_text_features", "item_texts", "render_texts", "template_for",
-           "text_only_embeddings", "user_text_features"]
+__getattr__, __dir__, __all__ = lazy(__name__, {
+    "TextEncoder": "gnnrec.text.encoder",
+    "TextError": "gnnrec.text.encoder",
+    "default_model_path": "gnnrec.text.encoder",
+    "UNAVAILABLE": "gnnrec.text.features",
+    "TextFeatures": "gnnrec.text.features",
+    "item_text_features": "gnnrec.text.features",
+    "item_texts": "gnnrec.text.features",
+    "user_text_features": "gnnrec.text.features",
+    "render_texts": "gnnrec.text.templates",
+    "template_for": "gnnrec.text.templates",
+    "text_only_embeddings": "gnnrec.text.zero_shot",
+})

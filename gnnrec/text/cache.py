@@ -62,7 +62,7 @@ class EmbeddingCache:
         if self._digests is None:
             try:
                 self._digests = dict(read_json(memo)) if memo.is_file() else {}
-            except (OSError, ValueError):
+            except (OSError, ValueError, TypeError):
                 self._digests = {}
         real = Path(path).resolve()
         st = real.stat()
@@ -86,7 +86,7 @@ class EmbeddingCache:
         problem = None
         try:
             meta = read_json(meta_path)
-            if meta.get("format") != FORMAT or meta.get("key") != key:
+            if not isinstance(meta, dict) or meta.get("format") != FORMAT or meta.get("key") != key:
                 problem = "its metadata does not describe this key"
             elif not npy.is_file():
                 problem = f"{npy.name} is missing"

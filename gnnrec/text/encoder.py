@@ -272,6 +272,7 @@ class TextEncoder:
         import transformers
 
         transformers.logging.set_verbosity_error()
+        transformers.utils.logging.disable_progress_bar()     # its weight-loading bar: a blink of noise
         try:
             tok = transformers.AutoTokenizer.from_pretrained(self.folder, local_files_only=True)
         except Exception as e:  # noqa: BLE001 -- transformers raises many types here

@@ -33,11 +33,12 @@ import string
 import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
-import pandas as pd
+from gnnrec.data.errors import DataError
 
-from gnnrec.data.schema import DataError
+if TYPE_CHECKING:
+    import pandas as pd
 
 FALLBACK_TEMPLATE = "{title}"
 _CLOSING = re.compile(r"^[)\]}\"'»]*")

@@ -7,10 +7,18 @@
 * :func:`export_model` (model, dataset) -> :class:`gnnrec.export.contract.Export`
 """
 
-from gnnrec.train.checkpoint import CheckpointError
-from gnnrec.train.config import ConfigError, RunConfig, load_config, resolve
-from gnnrec.train.context import RunError
-from gnnrec.train.run import LoadedRun, RunResult, export_model, load_run, train_run
+from gnnrec.utils.lazy import lazy
 
-__all__ = ["CheckpointError", "ConfigError", "LoadedRun", "RunConfig", "RunError", "RunResult",
-           "export_model", "load_config", "load_run", "resolve", "train_run"]
+__getattr__, __dir__, __all__ = lazy(__name__, {
+    "CheckpointError": "gnnrec.train.checkpoint",
+    "ConfigError": "gnnrec.train.config",
+    "RunConfig": "gnnrec.train.config",
+    "load_config": "gnnrec.train.config",
+    "resolve": "gnnrec.train.config",
+    "RunError": "gnnrec.train.context",
+    "LoadedRun": "gnnrec.train.run",
+    "RunResult": "gnnrec.train.run",
+    "export_model": "gnnrec.train.run",
+    "load_run": "gnnrec.train.run",
+    "train_run": "gnnrec.train.run",
+})

@@ -6,7 +6,10 @@ Metadata (strings): ``model`` (registry name), ``dataset`` (name),
 ``optim_scalars`` (JSON list of the ``optim.*`` entries that were Python numbers,
 e.g. SparseAdam's step count: restored as numbers, so a resumed run is exact).
 Writes are atomic (temp file + rename), so a run killed while saving keeps
-its previous checkpoint.
+its previous checkpoint. Beside every checkpoint ``X.safetensors`` its sha256
+is written to ``X.safetensors.sha256`` (atomically, after the file); reading a
+checkpoint whose bytes do not match it -- a flipped bit, a truncated copy -- is
+refused with the file named, never resumed from.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from safetensors import safe_open
 from safetensors.torch import save_file
 
 from gnnrec.data.schema import Dataset
+from gnnrec.utils.files import atomic_write_text, sha256_file
 from gnnrec.errors import GnnrecError
 
 
@@ -47,7 +51,29 @@ def save_checkpoint(path: str | os.PathLike, model: torch.nn.Module, model_name:
             "state": json.dumps(state or {}), "optim_scalars": json.dumps(scalars)}
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     save_file(tensors, str(tmp), metadata=meta)
+    digest = sha256_file(tmp)
     os.replace(tmp, path)
+    atomic_write_text(_sidecar(path), f"{digest}  {path.name}\n")
+
+
+def _sidecar(path: Path) -> Path:
+    return path.with_name(path.name + ".sha256")
+
+
+def verify_checkpoint(path: str | os.PathLike) -> None:
+    """:class:`CheckpointError` unless ``path`` matches the sha256 written beside it."""
+    path = Path(path)
+    side = _sidecar(path)
+    if not side.is_file():
+        raise CheckpointError(f"{path} has no checksum file {side.name}, so its integrity cannot be "
+                              f"checked; it was not written by this gnnrec or the checksum was removed: "
+                              f"retrain the run (gnnrec train ... --overwrite)")
+    want = side.read_text(encoding="utf-8", errors="replace").split()[:1]
+    if want != [sha256_file(path)]:
+        raise CheckpointError(f"{path} does not match its sha256 in {side.name}: the file was changed or "
+                              f"damaged after it was written. Refusing to use it; retrain the run "
+                              f"(gnnrec train ... --overwrite), or use the other checkpoint of the run "
+                              f"if it verifies")
 
 
 def _fingerprint(ds: Dataset) -> str:
@@ -62,6 +88,7 @@ def read_checkpoint(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], d
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"checkpoint {path} not found")
+    verify_checkpoint(path)
     try:
         with safe_open(str(path), framework="pt") as f:
             meta = f.metadata() or {}

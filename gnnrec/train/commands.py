@@ -84,6 +84,14 @@ def _train(args: argparse.Namespace) -> int:
     from gnnrec.train import load_config, train_run
 
     cfg = load_config(None if args.config == "-" else args.config, args.overrides)
+
+    def on_interrupt() -> str:                    # the CLI's one line after Ctrl-C
+        from pathlib import Path
+        if (Path(cfg.runs_dir) / cfg.name / "checkpoints" / "last.safetensors").is_file():
+            return f"resume with: gnnrec train {args.config} {' '.join(args.overrides)} --resume"
+        return "no epoch had finished, nothing was kept: run the same command again"
+
+    args.on_interrupt = on_interrupt
     res = train_run(cfg, overwrite=args.overwrite, resume=args.resume,
                     progress=not args.quiet, export=not args.no_export)
     print(f"run folder: {res.run_dir}")

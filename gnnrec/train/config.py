@@ -25,13 +25,14 @@ from __future__ import annotations
 import copy
 import dataclasses
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
 
-from gnnrec.models.base import ModelConfig
+from gnnrec.models.config import ModelConfig
 from gnnrec.models.registry import UnknownModelError, model_class
 from gnnrec.utils.config import ConfigError, Range, check_value, field_specs, fill
 
@@ -86,6 +87,7 @@ class ExportConfig:
     dtype: Literal["float32", "float16", "int8"] = "float32"   # vector storage
 
 
+DEVICE = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
 SECTIONS = {"text": TextConfig, "train": TrainConfig, "eval": EvalConfig, "export": ExportConfig}
 
 
@@ -95,7 +97,7 @@ class RunConfig:
 
     name: str | None = None          # run folder <runs_dir>/<name> (default: the config file's name)
     dataset: str = "ml1m-cd"         # registered dataset name or prepared folder
-    seed: int = 0                    # seeds the model, the sampler and every epoch's draws
+    seed: Annotated[int, Range(ge=0)] = 0   # seeds the model, the sampler and every epoch's draws
     device: str = "auto"             # auto (CUDA when present) | cpu | cuda | cuda:N
     runs_dir: str = "runs"           # parent folder of run folders
     text: TextConfig = field(default_factory=TextConfig)
@@ -178,6 +180,8 @@ def resolve(raw: dict[str, Any] | None, overrides: list[str] | None = None, sour
         else:
             top[k] = v
         srcs[k] = f"override {ov!r}"
+    if "name" in top and top["name"] in (None, ""):
+        raise ConfigError(f"{srcs['name']}: name is empty; give the run a folder name, e.g. name=my_run")
     unknown = sorted(set(top) - _TOP)
     if unknown:
         raise ConfigError(f"{srcs[unknown[0]]}: unknown key {unknown[0]!r}; valid keys: "
@@ -193,6 +197,12 @@ def resolve(raw: dict[str, Any] | None, overrides: list[str] | None = None, sour
     kw["model"] = fill(cls.Config, {"name": name, **model}, srcs, "model.", source)
     kw.update({s: fill(c, sections[s], srcs, f"{s}.", source) for s, c in SECTIONS.items()})
     cfg = RunConfig(**kw)
+    if not DEVICE.match(cfg.device):
+        raise ConfigError(f"{srcs.get('device', source)}: device {cfg.device!r} is not one of auto, cpu, "
+                          f"cuda, cuda:N")
+    if 0 in cfg.train.fanouts or not cfg.train.fanouts:
+        raise ConfigError(f"{srcs.get('train.fanouts', source)}: train.fanouts {cfg.train.fanouts} needs "
+                          f"one fan-out per layer, each >= 1 or -1 (every neighbour)")
     ev = cfg.eval
     if ev.k not in ev.ks:
         raise ConfigError(f"{srcs.get('eval.k', source)}: eval.k={ev.k} (the selection cut-off) must "
@@ -203,7 +213,17 @@ def resolve(raw: dict[str, Any] | None, overrides: list[str] | None = None, sour
                           f"be a non-empty list of warm / cold, got {ev.select_scenarios}")
     if cfg.name is None:
         cfg.name = default_name or f"{cfg.dataset}_{cfg.model.name}".replace("/", "_")
+    check_run_name(cfg.name, srcs.get("name", source))
     return cfg
+
+
+def check_run_name(name: str, src: str = "config") -> None:
+    """A run name is one folder name inside ``runs_dir``: no separator, not ``.``/``..``, no NUL."""
+    bad = (not name or name in (".", "..") or "/" in name or "\\" in name or "\x00" in name
+           or name != name.strip() or os.path.isabs(name))
+    if bad:
+        raise ConfigError(f"{src}: name={name!r} must be a single folder name inside runs_dir (no '/', "
+                          f"'\\', '.', '..', NUL or surrounding spaces), e.g. name=my_run")
 
 
 def load_config(path: str | os.PathLike | None, overrides: list[str] | None = None) -> RunConfig:
@@ -211,12 +231,18 @@ def load_config(path: str | os.PathLike | None, overrides: list[str] | None = No
     if path is None:
         return resolve({}, overrides, source="defaults")
     p = Path(path)
+    if p.is_dir():
+        raise ConfigError(f"{p} is a folder, not a config file; give a YAML file such as "
+                          f"configs/ml1m_cd/cd_lightgcn.yaml (or '-' for the defaults)")
     if not p.is_file():
         raise ConfigError(f"config file {p} not found")
     try:
         raw = yaml.safe_load(p.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as e:
+        raise ConfigError(f"{p}: not UTF-8 text (byte {e.start}: {e.reason}); save the config as "
+                          f"UTF-8") from None
     except yaml.YAMLError as e:
-        raise ConfigError(f"{p}: not valid YAML ({e})") from None
+        raise ConfigError(f"{p}: not valid YAML ({' '.join(str(e).split())}); fix the syntax") from None
     # configs/<dataset>/<model>.yaml -> run name <dataset>_<model>; elsewhere the file stem
     stem = f"{p.parent.name}_{p.stem}" if p.resolve().parent.parent.name == "configs" else p.stem
     return resolve(raw if raw is not None else {}, overrides, source=str(p), default_name=stem)

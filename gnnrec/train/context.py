@@ -14,7 +14,7 @@ from gnnrec.errors import GnnrecError
 from gnnrec.graph import Graph
 from gnnrec.models.base import ModelContext
 from gnnrec.models.registry import model_class
-from gnnrec.train.config import RunConfig
+from gnnrec.train.config import DEVICE, RunConfig
 
 log = logging.getLogger(__name__)
 
@@ -23,13 +23,19 @@ class RunError(GnnrecError, ValueError):
     """A run that cannot start or continue; the message says why and what to do."""
 
 
-def pick_device(spec: str) -> torch.device:
+def pick_device(spec: str, option: str = "device") -> torch.device:
     """``auto`` -> CUDA when available, else CPU; anything else as given (checked)."""
+    if not DEVICE.match(str(spec)):
+        raise RunError(f"{option} {spec!r} is not a device gnnrec runs on; use auto, cpu, cuda or "
+                       f"cuda:N")
     if spec == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     dev = torch.device(spec)
     if dev.type == "cuda" and not torch.cuda.is_available():
-        raise RunError(f"device {spec!r} requested but CUDA is not available; use device: auto or cpu")
+        raise RunError(f"{option} {spec!r} requested but this torch build has no usable CUDA "
+                       f"(torch {torch.__version__}); use auto or cpu")
+    if dev.type == "cuda" and dev.index is not None and dev.index >= torch.cuda.device_count():
+        raise RunError(f"{option} {spec!r}: there are only {torch.cuda.device_count()} CUDA devices")
     return dev
 
 
@@ -39,7 +45,7 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def text_features(cfg: RunConfig, ds: Dataset, device: torch.device):
+def text_features(cfg: RunConfig, ds: Dataset, device: torch.device, progress: bool = True):
     """TextFeatures for the model when it needs/wants text, else None (errors when needed but absent)."""
     cls = model_class(cfg.model.name)
     if not (cls.needs_text or cls.wants_text):
@@ -52,7 +58,8 @@ def text_features(cfg: RunConfig, ds: Dataset, device: torch.device):
         return None
     from gnnrec.text import item_text_features
 
-    feats = item_text_features(ds, model=cfg.text.model, template=cfg.text.template, device=str(device))
+    feats = item_text_features(ds, model=cfg.text.model, template=cfg.text.template, device=str(device),
+                               progress=progress)
     if feats is None and cls.needs_text:
         raise RunError(f"model {cls.name!r} needs item text but no text features could be built "
                        f"for {ds.name!r}")

@@ -103,8 +103,8 @@ def setup(cfg: RunConfig, resume: bool = False) -> RunConfig:
         saved = resolve(yaml.safe_load((real / "config.yaml").read_text(encoding="utf-8")))
         atomic_write_text(scratch / cfg.name / "config.yaml",
                           dump_config(dataclasses.replace(saved, runs_dir=str(scratch))))
-        shutil.copy2(real / "checkpoints" / "last.safetensors",
-                     scratch / cfg.name / "checkpoints" / "last.safetensors")
+        for f in ("last.safetensors", "last.safetensors.sha256"):
+            shutil.copy2(real / "checkpoints" / f, scratch / cfg.name / "checkpoints" / f)
     return mine
 
 

@@ -42,18 +42,19 @@ from gnnrec.train.optim import make_optimizer
 
 
 class RunLog:
-    """Appends one JSON object per event to ``<run>/log.jsonl``."""
+    """Appends one JSON object per event to ``<folder.path>/log.jsonl`` (the folder may move: a new
+    run starts in a temporary sibling, :class:`gnnrec.train.run.RunFolder`)."""
 
-    def __init__(self, path: Path) -> None:
-        self.path = path
+    def __init__(self, folder: Any) -> None:
+        self.folder = folder
 
     def __call__(self, event: str, **kw: Any) -> None:
-        with open(self.path, "a", encoding="utf-8") as f:
+        with open(Path(self.folder.path) / "log.jsonl", "a", encoding="utf-8") as f:
             f.write(json.dumps({"event": event, "time": round(time.time(), 3), **kw}, default=str) + "\n")
 
 
 def evaluate_model(model: Recommender, ds: Dataset, cfg: RunConfig, split: str):
-    """:func:`gnnrec.eval.evaluate` of the model's embeddings on ``split`` (valid: no bootstrap CIs)."""
+    """:func:`gnnrec.eval.core` of the model's embeddings on ``split`` (valid: no bootstrap CIs)."""
     from gnnrec.eval import evaluate
 
     u, v = model.embeddings()
@@ -97,14 +98,15 @@ class StepLoss(nn.Module):
         return self._steps[0].loss(self.model, step)
 
 
-def fit(model: Recommender, ds: Dataset, cfg: RunConfig, run_dir: Path, device: torch.device,
+def fit(model: Recommender, ds: Dataset, cfg: RunConfig, folder: Any, device: torch.device,
         steps: Any, log: RunLog, resume: bool = False, progress: bool = True) -> float:
     """Train every stage of ``model`` (module docstring); returns the final best selection score.
 
-    ``steps``: a step source of :mod:`gnnrec.train.steps`. Leaves the best weights loaded.
+    ``folder``: the run's :class:`gnnrec.train.run.RunFolder` (promoted to its final path at the
+    first checkpoint); ``steps``: a step source of :mod:`gnnrec.train.steps`. Leaves the best
+    weights loaded.
     """
     t = cfg.train
-    ckpt = run_dir / "checkpoints"
     stages = model.stages()
     rank, world = distributed.shard()
     progress = progress and rank == 0
@@ -116,20 +118,24 @@ def fit(model: Recommender, ds: Dataset, cfg: RunConfig, run_dir: Path, device: 
             raise RunError(f"model {model.name!r} has no trainable parameters in stage {stage!r}")
         return make_optimizer(params, t.lr, sparse=sparse)
 
-    def checkpoint(path: Path, opt=None) -> None:
-        save_checkpoint(path, model, model.name, ds, opt, state)
+    def ckpt(name: str) -> Path:
+        return Path(folder.path) / "checkpoints" / f"{name}.safetensors"
+
+    def checkpoint(name: str, opt=None) -> None:
+        save_checkpoint(ckpt(name), model, model.name, ds, opt, state)
+        if name == "last":
+            folder.promote()          # a new run moves into place once it can be resumed
 
     state: dict[str, Any] = {"stage": 0, "epoch": 0, "best": -1.0, "best_epoch": -1, "bad": 0,
                              "stage_done": False}
     opt = None
     if resume:
         # stage first (so parameters are frozen/unfrozen as when saved), then weights + optimiser
-        state = json.loads(read_checkpoint(ckpt / "last.safetensors")[1].get("state", "{}"))
+        state = json.loads(read_checkpoint(ckpt("last"))[1].get("state", "{}"))
         if state["stage"] < len(stages):
             model.set_stage(stages[state["stage"]])
             opt = optimizer(stages[state["stage"]])
-        state = load_checkpoint(ckpt / "last.safetensors", model, model.name, ds,
-                                None if state["stage_done"] else opt)
+        state = load_checkpoint(ckpt("last"), model, model.name, ds, None if state["stage_done"] else opt)
         log("resume", **state)
     final_best = state["best"]
     while state["stage"] < len(stages):
@@ -185,21 +191,21 @@ def fit(model: Recommender, ds: Dataset, cfg: RunConfig, run_dir: Path, device: 
                 last_val = f", val {cfg.eval.metric}@{cfg.eval.k} {score:.4f}"
                 if score > state["best"]:
                     state.update(best=score, best_epoch=epoch, bad=0)
-                    checkpoint(ckpt / "best.safetensors")
+                    checkpoint("best")
                     rec["best"] = True
                 else:
                     state["bad"] += 1
             # ---- checkpoint
-            checkpoint(ckpt / "last.safetensors", opt)
+            checkpoint("last", opt)
             log("epoch", **rec)
             if progress:
                 tqdm.write(f"[{cfg.name}] {stage} epoch {epoch}: loss {loss_mean:.4f} ({train_s:.1f}s)"
                            f"{last_val}")
         # ---- end of stage: its best weights
         if state["best_epoch"] > 0:
-            load_checkpoint(ckpt / "best.safetensors", model, model.name, ds)
+            load_checkpoint(ckpt("best"), model, model.name, ds)
         state["stage_done"] = True
-        checkpoint(ckpt / "last.safetensors")
+        checkpoint("last")
         log("stage_end", stage=stage, best=state["best"], best_epoch=state["best_epoch"])
         final_best = state["best"]
     model.after_training()

@@ -52,7 +52,7 @@ from gnnrec.train.context import (RunError, make_context, pick_device, seed_ever
                                   text_features)
 from gnnrec.train.loop import RunLog, evaluate_model, fit, selection_score
 from gnnrec.train.steps import FullGraphSteps, SampledSteps
-from gnnrec.utils.files import atomic_write_text, write_json
+from gnnrec.utils.files import atomic_write_text, writable_parent, write_json
 
 log = logging.getLogger(__name__)
 
@@ -83,6 +83,38 @@ def run_dir_of(cfg: RunConfig) -> Path:
     return Path(cfg.runs_dir) / cfg.name
 
 
+class RunFolder:
+    """Where a run writes. A new run (or one replacing an old folder with ``--overwrite``) starts
+    in a temporary sibling ``.<name>.starting-<pid>`` and moves into place at its first checkpoint
+    (:meth:`promote`): a start that fails or is killed before that leaves the old folder, or no
+    folder, exactly as it was."""
+
+    def __init__(self, final: Path, work: Path | None = None) -> None:
+        self.final = final
+        self.path = work or final
+
+    @property
+    def started(self) -> bool:
+        """True once the run lives at its final path."""
+        return self.path == self.final
+
+    def promote(self) -> None:
+        """Swap the temporary folder in (replacing the old run); idempotent."""
+        if self.started:
+            return
+        old = self.final.with_name(f".{self.final.name}.replaced-{os.getpid()}")
+        if self.final.exists():
+            os.replace(self.final, old)
+        os.replace(self.path, self.final)
+        self.path = self.final
+        shutil.rmtree(old, ignore_errors=True)
+
+    def discard(self) -> None:
+        """Remove an unstarted temporary folder (a failed or interrupted start)."""
+        if not self.started:
+            shutil.rmtree(self.path, ignore_errors=True)
+
+
 def _flat(d: dict[str, Any], p: str = "") -> dict[str, Any]:
     out: dict[str, Any] = {}
     for k, v in d.items():
@@ -93,28 +125,68 @@ def _flat(d: dict[str, Any], p: str = "") -> dict[str, Any]:
     return out
 
 
-def _prepare_dir(run_dir: Path, cfg: RunConfig, overwrite: bool, resume: bool) -> bool:
-    """Create/validate the run folder; returns True when resuming from a checkpoint."""
-    cfg_path = run_dir / "config.yaml"
+def _read_run_config(path: Path) -> dict[str, Any]:
+    """A run's saved ``config.yaml`` as a mapping, or :class:`RunError` naming the file."""
+    try:
+        saved = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as e:
+        raise RunError(f"{path}: cannot read the run's config ({type(e).__name__}: {e}); restore it "
+                       f"or start the run again with --overwrite") from None
+    if not isinstance(saved, dict):
+        raise RunError(f"{path}: the run's config is not a mapping; restore it or start the run "
+                       f"again with --overwrite")
+    return saved
+
+
+def _check_folder(run_dir: Path, cfg: RunConfig, overwrite: bool, resume: bool) -> None:
+    """Refuse a run folder that cannot be (re)used, before anything is loaded or written."""
+    last = run_dir / "checkpoints" / "last.safetensors"
     if resume:
-        if not (run_dir / "checkpoints" / "last.safetensors").is_file():
-            raise RunError(f"--resume: {run_dir} has no checkpoints/last.safetensors to resume from; "
-                           f"start it without --resume")
-        saved = yaml.safe_load(cfg_path.read_text(encoding="utf-8"))
-        a, b = _flat(saved), _flat(cfg.to_dict())
+        if not last.is_file():
+            raise RunError(f"--resume: {run_dir} has no checkpoints/last.safetensors (no epoch of it "
+                           f"finished); start the run without --resume")
+        cfg_path = run_dir / "config.yaml"
+        a, b = _flat(_read_run_config(cfg_path)), _flat(cfg.to_dict())
         diff = sorted(k for k in set(a) | set(b) if a.get(k) != b.get(k))
         if diff:
             raise RunError(f"--resume: the config differs from {cfg_path} in {diff}; resume with the "
                            f"same config (or start a new run name)")
-        return True
-    if run_dir.exists() and any(run_dir.iterdir()):
+        return
+    if run_dir.exists() and not run_dir.is_dir():
+        raise RunError(f"run folder {run_dir} is a file; remove it or choose another name=...")
+    if run_dir.is_dir() and any(run_dir.iterdir()):
         if not overwrite:
-            raise RunError(f"run folder {run_dir} already exists; pass --overwrite to replace it, "
-                           f"--resume to continue it, or choose another name=...")
-        shutil.rmtree(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(cfg_path, dump_config(cfg))
-    return False
+            hint = " --resume to continue it," if last.is_file() else ""
+            raise RunError(f"run folder {run_dir} already exists; pass --overwrite to replace it,"
+                           f"{hint} or choose another name=...")
+        if not (run_dir / "config.yaml").is_file():
+            raise RunError(f"{run_dir} is not a gnnrec run folder (no config.yaml); refusing to replace "
+                           f"it even with --overwrite: choose another name=... or runs_dir=...")
+    writable_parent(run_dir / "x")
+
+
+def _open_folder(run_dir: Path, cfg: RunConfig, resume: bool) -> RunFolder:
+    """The folder the run writes to (module docstring; :class:`RunFolder`)."""
+    if resume:
+        return RunFolder(run_dir)
+    for stale in run_dir.parent.glob(f".{run_dir.name}.starting-*") if run_dir.parent.is_dir() else ():
+        if not _alive(stale.name.rsplit("-", 1)[-1]):
+            shutil.rmtree(stale, ignore_errors=True)            # left by a killed start
+    work = run_dir.parent / f".{run_dir.name}.starting-{os.getpid()}"
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
+    atomic_write_text(work / "config.yaml", dump_config(cfg))
+    return RunFolder(run_dir, work)
+
+
+def _alive(pid: str) -> bool:
+    try:
+        os.kill(int(pid), 0)
+    except (ValueError, ProcessLookupError):
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def graph_size(model: Recommender, ds: Dataset, cfg: RunConfig, text_dim: int = 0) -> GraphSize:
@@ -179,40 +251,47 @@ def train_run(cfg: RunConfig, *, overwrite: bool = False, resume: bool = False,
     """Train, evaluate and export one run (module docstring). ``ds``/``feats`` skip loading."""
     cfg = distributed.setup(cfg, resume)        # torchrun: join DDP; ranks > 0 get a scratch folder
     run_dir = run_dir_of(cfg)
-    resumed = _prepare_dir(run_dir, cfg, overwrite, resume)
+    _check_folder(run_dir, cfg, overwrite, resume)     # nothing is written before the run is known good
     set_threads(cfg.train.threads)
     device = pick_device(cfg.device)
     seed_everything(cfg.seed)
     ds = ds if ds is not None else load_dataset(cfg.dataset)
     if feats is None:
-        feats = text_features(cfg, ds, device)
+        feats = text_features(cfg, ds, device, progress)
     ctx = make_context(cfg, ds, device, feats)
     seed_everything(cfg.seed)
     model = build_model(ctx)
-    logger = RunLog(run_dir / "log.jsonl")
-    if not resumed:
-        logger("start", device=str(device), dataset=ds.name, fingerprint=ds.fingerprint(),
-               graph=ctx.graph.facts, model=model.describe(), threads=torch.get_num_threads())
-    t0 = time.perf_counter()
-    if model.trainable:
-        steps, est = make_steps(model, ds, cfg, device, ctx.graph, logger)
-        try:
-            with oom_guard(est, device):
-                best = fit(model, ds, cfg, run_dir, device, steps, logger, resumed, progress)
-        except DeviceOOM as e:
-            raise RunError(str(e)) from None
-    else:
-        model.fit()
-        best, _ = selection_score(evaluate_model(model, ds, cfg, "valid"), ds, cfg.eval)
-    train_s = time.perf_counter() - t0
-    return _finish(model, ds, cfg, run_dir, best, train_s, logger, export)
+    folder = _open_folder(run_dir, cfg, resume)
+    logger = RunLog(folder)
+    try:
+        if not resume:
+            logger("start", device=str(device), dataset=ds.name, fingerprint=ds.fingerprint(),
+                   graph=ctx.graph.facts, model=model.describe(), threads=torch.get_num_threads())
+        t0 = time.perf_counter()
+        if model.trainable:
+            steps, est = make_steps(model, ds, cfg, device, ctx.graph, logger)
+            try:
+                with oom_guard(est, device):
+                    best = fit(model, ds, cfg, folder, device, steps, logger, resume, progress)
+            except DeviceOOM as e:
+                raise RunError(str(e)) from None
+        else:
+            model.fit()
+            best, _ = selection_score(evaluate_model(model, ds, cfg, "valid"), ds, cfg.eval)
+        train_s = time.perf_counter() - t0
+        return _finish(model, ds, cfg, folder, best, train_s, logger, export)
+    except BaseException:
+        folder.discard()            # a start that never reached a checkpoint leaves nothing behind
+        raise
 
 
-def _finish(model: Recommender, ds: Dataset, cfg: RunConfig, run_dir: Path, best: float,
+def _finish(model: Recommender, ds: Dataset, cfg: RunConfig, folder: RunFolder, best: float,
             train_s: float, logger: RunLog, export: bool) -> RunResult:
     """Best checkpoint saved, valid + test evaluation, summary and export."""
-    save_checkpoint(run_dir / "checkpoints" / "best.safetensors", model, model.name, ds,
+    save_checkpoint(folder.path / "checkpoints" / "best.safetensors", model, model.name, ds,
                     state={"best": best})
+    folder.promote()
+    run_dir = folder.path
     valid = evaluate_model(model, ds, cfg, "valid")
     test = evaluate_model(model, ds, cfg, "test")
     valid.save(run_dir / "valid")
@@ -244,7 +323,7 @@ def load_run(run_dir: str | os.PathLike, device: str = "auto", ds: Dataset | Non
     if not cfg_path.is_file():
         raise RunError(f"{run_dir} is not a gnnrec run folder (no config.yaml); train one with "
                        f"`gnnrec train CONFIG`")
-    cfg = resolve(yaml.safe_load(cfg_path.read_text(encoding="utf-8")), source=str(cfg_path))
+    cfg = resolve(_read_run_config(cfg_path), source=str(cfg_path))
     dev = pick_device(device)
     ds = ds if ds is not None else load_dataset(cfg.dataset)
     if feats is None:
@@ -262,4 +341,4 @@ def export_model(model: Recommender, ds: Dataset, cfg: RunConfig | None = None) 
     return build_export(ds, u.detach().cpu().numpy().astype(np.float32),
                         v.detach().cpu().numpy().astype(np.float32), model=model.name,
                         config=cfg.to_dict() if cfg is not None else None,
-                        run=cfg.name if cfg is not None else None)
+                        run=cfg.name if cfg is not None else None, foldin_map=model.foldin_map())

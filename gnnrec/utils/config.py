@@ -141,6 +141,8 @@ def check_value(key: str, value: Any, spec: Spec, src: str) -> Any:
         ok = isinstance(value, spec.kind)
     if not ok:
         raise ConfigError(f"{src}: {key} must be {_type_name(spec)}, got {type(value).__name__} {value!r}")
+    if spec.kind is float and not math.isfinite(value):
+        raise ConfigError(f"{src}: {key} must be a finite number, got {value!r}")
     if spec.choices is not None and value not in spec.choices:
         raise ConfigError(f"{src}: {key} must be one of {list(spec.choices)}, got {value!r}")
     if spec.range is not None:

@@ -1,4 +1,13 @@
-"""File integrity and crash-safe writes."""
+"""File integrity, crash-safe writes and the one rule for output folders.
+
+Output folders (``--out`` of every command that writes one): an existing
+non-empty folder is refused unless ``--overwrite``, and even then only a folder
+that gnnrec itself wrote is replaced (it carries a ``manifest.json`` whose
+``format`` starts with ``gnnrec-``, or holds nothing but the writer's own
+files); the parent must be writable. :func:`check_output_dir` applies the rule
+before any work starts; :func:`atomic_dir` then writes the folder beside the
+target and renames it into place.
+"""
 
 from __future__ import annotations
 
@@ -8,8 +17,15 @@ import json
 import os
 import shutil
 import tempfile
+from collections.abc import Collection
 from pathlib import Path
 from typing import Any, Iterator
+
+from gnnrec.errors import GnnrecError
+
+
+class OutputError(GnnrecError, FileExistsError):
+    """An output path that cannot be (over)written; the message names it and the fix."""
 
 
 def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
@@ -35,7 +51,7 @@ def atomic_dir(target: str | os.PathLike, overwrite: bool = True) -> Iterator[Pa
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
     if target.exists() and not overwrite:
-        raise FileExistsError(f"{target} exists; pass overwrite=True (CLI: --overwrite) to replace it")
+        raise OutputError(f"{target} exists; pass overwrite=True (CLI: --overwrite) to replace it")
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
     try:
         yield tmp
@@ -49,6 +65,65 @@ def atomic_dir(target: str | os.PathLike, overwrite: bool = True) -> Iterator[Pa
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+
+
+def written_by_gnnrec(folder: str | os.PathLike, own_files: Collection[str] = ()) -> bool:
+    """True when ``folder`` carries a gnnrec manifest (``manifest.json`` with a ``format`` starting
+    ``gnnrec-``) or holds only the files in ``own_files`` (a writer without a manifest)."""
+    folder = Path(folder)
+    manifest = folder / "manifest.json"
+    if manifest.is_file():
+        try:
+            fmt = json.loads(manifest.read_text(encoding="utf-8")).get("format")
+        except (OSError, ValueError, AttributeError):
+            return False
+        return isinstance(fmt, str) and fmt.startswith("gnnrec-")
+    names = {p.name for p in folder.iterdir()}
+    return bool(own_files) and names <= set(own_files)
+
+
+def writable_parent(path: str | os.PathLike) -> Path:
+    """The nearest existing ancestor of ``path``; :class:`OutputError` unless it is a writable folder."""
+    anc = Path(path).absolute().parent
+    while not anc.exists():
+        anc = anc.parent
+    if not anc.is_dir():
+        raise OutputError(f"{path}: {anc} is a file, not a folder; choose another path")
+    if not os.access(anc, os.W_OK | os.X_OK):
+        raise OutputError(f"{path}: cannot write in {anc} (read-only or no permission); choose a "
+                          f"writable location")
+    return anc
+
+
+def check_output_dir(target: str | os.PathLike, overwrite: bool = False, option: str = "--out",
+                     own_files: Collection[str] = ()) -> Path:
+    """Apply the output-folder rule (module docstring) before any work; returns ``target``."""
+    target = Path(target)
+    if target.exists() and not target.is_dir():
+        raise OutputError(f"{option} {target} is a file, not a folder; choose a folder path")
+    if target.is_dir() and any(target.iterdir()):
+        if not overwrite:
+            raise OutputError(f"{option} {target} exists and is not empty; pass --overwrite to "
+                              f"replace it (gnnrec replaces only folders it wrote) or choose a new folder")
+        if not written_by_gnnrec(target, own_files):
+            raise OutputError(f"{option} {target} was not written by gnnrec (no gnnrec manifest); "
+                              f"refusing to replace it even with --overwrite: choose an empty or new folder")
+    if target.is_dir():
+        if not os.access(target, os.W_OK | os.X_OK):
+            raise OutputError(f"{option} {target}: the folder is read-only; choose a writable location")
+    writable_parent(target)
+    return target
+
+
+def check_output_file(path: str | os.PathLike, option: str) -> Path:
+    """An output file path: not a folder, in a writable folder (checked before any work)."""
+    path = Path(path)
+    if path.is_dir():
+        raise OutputError(f"{option} {path} is a folder, not a file; give a file path")
+    if path.exists() and not os.access(path, os.W_OK):
+        raise OutputError(f"{option} {path} is read-only; choose a writable location")
+    writable_parent(path)
+    return path
 
 
 def atomic_write_text(path: str | os.PathLike, text: str) -> None:
@@ -73,3 +148,15 @@ def write_json(path: str | os.PathLike, obj: Any) -> None:
 def read_json(path: str | os.PathLike) -> Any:
     with open(path, encoding="utf-8") as f:
         return json.load(f)
+
+
+def read_json_object(path: str | os.PathLike, error: type[GnnrecError] = GnnrecError,
+                     fix: str = "") -> dict[str, Any]:
+    """``path`` parsed as a JSON object, or ``error`` naming the file, what is wrong and ``fix``."""
+    try:
+        obj = read_json(path)
+    except (OSError, UnicodeDecodeError, ValueError) as e:
+        raise error(f"{path}: not a readable JSON file ({type(e).__name__}: {e}); {fix}") from None
+    if not isinstance(obj, dict):
+        raise error(f"{path}: expected a JSON object, found a {type(obj).__name__}; {fix}")
+    return obj

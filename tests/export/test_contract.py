@@ -73,7 +73,10 @@ def test_changed_byte_missing_file_and_missing_manifest(tiny, tmp_path):
     with pytest.raises(ExportError, match="missing"):
         load_export(tmp_path / "e")
     (tmp_path / "e" / "manifest.json").unlink()
-    with pytest.raises(ExportError, match="not a gnnrec export"):
+    plain = load_export(tmp_path / "e")          # no manifest: a plain embedding folder, unverified
+    assert plain.manifest["plain"] and plain.user_emb.shape[0] == tiny.n_users
+    (tmp_path / "e" / "item_ids.txt").unlink()
+    with pytest.raises(ExportError, match="neither a gnnrec export nor a plain embedding folder"):
         load_export(tmp_path / "e")
 
 

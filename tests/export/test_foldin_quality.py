@@ -18,6 +18,7 @@ from gnnrec.models.registry import build_model
 from gnnrec.train import export_model, load_config
 from gnnrec.train.context import make_context, seed_everything
 from gnnrec.train.loop import RunLog, fit
+from gnnrec.train.run import RunFolder
 from gnnrec.train.steps import FullGraphSteps
 from tests.conftest import needs_shared
 
@@ -34,9 +35,10 @@ def test_foldin_reaches_90_percent_of_trained_vectors_on_ml1m_cold_users(tmp_pat
     device = torch.device("cpu")
     seed_everything(cfg.seed)
     model = build_model(make_context(cfg, ds, device))
+    folder = RunFolder(tmp_path / "run")
     (tmp_path / "run" / "checkpoints").mkdir(parents=True)
-    fit(model, ds, cfg, tmp_path / "run", device, FullGraphSteps(model, ds, cfg, device),
-        RunLog(tmp_path / "run" / "log.jsonl"), progress=False)
+    fit(model, ds, cfg, folder, device, FullGraphSteps(model, ds, cfg, device), RunLog(folder),
+        progress=False)
     model.eval()
     rep = foldin_report(export_model(model, ds), ds, rules=("mean", "lightgcn"), split="test")
     assert rep["users"] > 400

@@ -34,7 +34,7 @@ def test_full_rank_blocks_reproduce_the_ridge_scores(n_users):
     item_domain = np.repeat([0, 1], [20, 14])
     rng.shuffle(item_domain)
     r = _matrix(n_users, len(item_domain), 0.2, seed=n_users)
-    um, im = cross_map_blocks(r, item_domain, lam=3.0, rank=20)
+    um, im, _ = cross_map_blocks(r, item_domain, lam=3.0, rank=20)
     assert um.shape == (n_users, 40) and im.shape == (len(item_domain), 40)
     scores = um @ im.T                                     # (n_users, n_items)
     x = r.toarray()
@@ -63,7 +63,7 @@ def test_cold_users_get_scores_from_their_other_domain():
     rows += [(8, 1)]                                                    # user 8: domain 0 only
     users, items = zip(*rows)
     r = sp.csr_matrix((np.ones(len(rows), np.float32), (users, items)), shape=(10, 12))
-    um, im = cross_map_blocks(r, item_domain, lam=1.0, rank=6)
+    um, im, _ = cross_map_blocks(r, item_domain, lam=1.0, rank=6)
     s = um @ im.T
     assert np.argmax(s[8, 6:]) == 1                        # item 1's partner, 7
     assert np.allclose(s[9], 0.0)
@@ -122,7 +122,7 @@ def test_warm_pairs_can_have_their_own_weight_and_lambda():
     st = _scores(two)
     x = r.toarray()
     for lam, alpha, rows in ((3.0, 0.4, ~warm), (0.1, 0.6, warm)):
-        um, im = (torch.from_numpy(a) for a in cross_map_blocks(r, item_domain, lam, rank))
+        um, im = (torch.from_numpy(a) for a in cross_map_blocks(r, item_domain, lam, rank)[:2])
         scale = alpha / float(pair_std(um, im, two.pair_users, two.pair_items))
         for d in (0, 1):
             want = x[:, dom != d] @ _ridge(r, item_domain, d, lam) * scale
@@ -179,12 +179,22 @@ def test_run_with_the_map_exports_and_reloads_the_same_vectors(tmp_path):
     assert np.allclose(exp.user_emb, u.numpy(), atol=1e-6) and np.allclose(exp.item_emb, v.numpy())
 
 
-def test_a_map_too_large_for_a_dense_solve_is_refused(monkeypatch):
+def test_the_low_rank_ridge_is_the_ridge_of_the_rank_k_source_matrix(monkeypatch):
+    """Beyond DENSE_MAX_SIDE the map is V_k diag(s/(s^2+lam)) U_k^T T: at full rank it is the exact
+    ridge solution, and cross_map_blocks switches to it (sparse products only)."""
     import gnnrec.models.cross_map as cm
-    monkeypatch.setattr(cm, "MAX_GRAM", 5)
-    r = _matrix(30, 20, 0.3, seed=2)
-    with pytest.raises(ValueError, match="set model.cross_map=0"):
-        cross_map_blocks(r, np.repeat([0, 1], 10), lam=1.0, rank=4)
+
+    r = _matrix(40, 30, 0.25, seed=6).astype(np.float64)
+    s, t = r[:, :14].tocsr(), r[:, 14:].tocsr()
+    lam = 2.0
+    exact = np.linalg.solve(s.T.toarray() @ s.toarray() + lam * np.eye(14), s.T.toarray() @ t.toarray())
+    a, sig, b = cm.low_rank_ridge(s, t, lam, rank=14, seed=0)
+    np.testing.assert_allclose((a * sig) @ b.T, exact, atol=1e-8)
+    item_domain = np.repeat([0, 1], [14, 16])
+    dense_u, dense_i, _ = cross_map_blocks(r, item_domain, lam, rank=16)    # full rank: both exact
+    monkeypatch.setattr(cm, "DENSE_MAX_SIDE", 5)
+    low_u, low_i, _ = cross_map_blocks(r, item_domain, lam, rank=16)
+    np.testing.assert_allclose(low_u @ low_i.T, dense_u @ dense_i.T, atol=1e-5)
 
 
 def test_map_blocks_are_cached_by_everything_they_depend_on(tmp_path, monkeypatch):
@@ -192,19 +202,19 @@ def test_map_blocks_are_cached_by_everything_they_depend_on(tmp_path, monkeypatc
 
     item_domain = np.repeat([0, 1], [20, 14])
     r = _matrix(30, len(item_domain), 0.2, seed=5)
-    um, im = cm.cached_blocks(r, item_domain, lam=3.0, rank=8, cache_dir=tmp_path)
-    assert len(list(tmp_path.glob("*.npy"))) == 2
+    um, im, _ = cm.cached_blocks(r, item_domain, lam=3.0, rank=8, cache_dir=tmp_path)
+    assert len(list(tmp_path.glob("*.npy"))) == 3                       # users, items, rows
     calls = []
     real = cm.cross_map_blocks
     monkeypatch.setattr(cm, "cross_map_blocks", lambda *a, **k: calls.append(a) or real(*a, **k))
-    um2, im2 = cm.cached_blocks(r, item_domain, lam=3.0, rank=8, cache_dir=tmp_path)
+    um2, im2, _ = cm.cached_blocks(r, item_domain, lam=3.0, rank=8, cache_dir=tmp_path)
     assert not calls and np.array_equal(um, um2) and np.array_equal(im, im2)   # a hit, bit for bit
     cm.cached_blocks(r, item_domain, lam=1.0, rank=8, cache_dir=tmp_path)      # another lambda
     r2 = r.tolil()
     r2[0, 0] = 0 if r[0, 0] else 1
     r2 = sp.csr_matrix(r2)
     cm.cached_blocks(r2, item_domain, lam=3.0, rank=8, cache_dir=tmp_path)     # another train matrix
-    assert len(calls) == 2 and len(list(tmp_path.glob("*.npy"))) == 6
+    assert len(calls) == 2 and len(list(tmp_path.glob("*.npy"))) == 9
     victim = sorted(tmp_path.glob("*-items.npy"))[0]
     victim.write_bytes(b"not an array")                                        # corrupted: recomputed
     calls.clear()

@@ -15,8 +15,7 @@ import torch
 import yaml
 from safetensors.torch import load_file
 
-from gnnrec.data.synth_commands import save_synthetic
-from gnnrec.data.synthetic import SynthConfig, generate
+from gnnrec.data.synthetic import SynthConfig, generate, save_synthetic
 from gnnrec.train import resolve, train_run
 
 TORCHRUN = Path(sys.executable).with_name("torchrun")

@@ -6,9 +6,8 @@ import numpy as np
 import pytest
 
 from gnnrec.data.schema import DataError
-from gnnrec.data.synth_commands import load_item_features, save_synthetic
 from gnnrec.data.registry import load_dataset
-from gnnrec.data.synthetic import SynthConfig, generate
+from gnnrec.data.synthetic import SynthConfig, generate, load_item_features, save_synthetic
 
 CFG = SynthConfig(users=3000, items=1200, domains=3, edges=60_000, seed=7)
 

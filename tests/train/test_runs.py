@@ -115,3 +115,26 @@ def test_load_run_export_and_checkpoint_checks(tmp_path):
     # another model
     with pytest.raises(CheckpointError, match="holds a 'lightgcn' model"):
         load_checkpoint(res.run_dir / "checkpoints" / "best.safetensors", run.model, "mf", run.ds)
+
+
+def test_quiet_training_prints_no_progress_bar(tmp_path, capfd):
+    from gnnrec.cli import main
+
+    cfg = quick_cfg(tmp_path, "q", model="cd-lightgcn-text", epochs=1)
+    folder = cfg.dataset
+    assert main(["train", "-", f"dataset={folder}", "model.name=cd-lightgcn-text", "model.dim=8",
+                 "train.epochs=1", "train.batch_size=64", f"runs_dir={tmp_path / 'r'}", "name=q",
+                 "eval.ks=[5,10]", "eval.k=10", "device=cpu", "--quiet", "--no-export"]) == 0
+    err = capfd.readouterr().err
+    assert "item texts" not in err and "it/s" not in err and "text/s" not in err, err[-2000:]
+
+
+def test_help_imports_no_torch():
+    """`gnnrec --help` and every subcommand's help build without importing torch or pandas."""
+    import subprocess
+    import sys
+
+    code = ("import sys; from gnnrec.cli import build_parser; build_parser(); "
+            "print(sorted(m for m in ('torch', 'pandas') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]", out
