@@ -71,3 +71,21 @@ def test_grid_grows_one_step_past_an_edge_optimum() -> None:
     g2 = pd.DataFrame({"params": [mod.key_of({"lam": v}) for v in (100.0, 300.0)],
                        "valid_mean_ndcg@20": [0.2, 0.1]})
     assert mod.beyond_edges(g2, 10) == [{"lam": 33.3}]
+
+
+def test_chunked_scoring_gives_the_evaluators_per_group_figures() -> None:
+    """Users scored a few at a time on the restricted dataset = one evaluation of the whole form."""
+    mod = load_experiment("itembased")
+    for n_users in (40, 20):                               # U = R form; U = I / dual-factor forms
+        ds = make_tiny(n_users=n_users, n_items=(15, 12))
+        r = ds.train_matrix()
+        for obj in (ease_weights(r, 2.0, method="primal"), itemknn_weights(r, 4, 1.0), ease_factors(r, 2.0)):
+            for split in ("valid", "test"):
+                whole = evaluate(*mod.vectors(obj, r), ds, split=split, ks=mod.KS, bootstrap=0)
+                parts = mod.evaluate_chunked(obj, r, ds, split, chunk=7)
+                assert len(parts.groups) == len(whole.groups)
+                cells = mod.present_cells(whole, ds)
+                assert cells == mod.present_cells(parts, ds) and len(cells) == 4
+                for d, s in cells:
+                    for m in ("ndcg", "recall"):
+                        assert abs(parts.value(m, 20, d, s) - whole.value(m, 20, domain=d, scenario=s)) < 1e-6
