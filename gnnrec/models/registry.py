@@ -17,6 +17,9 @@ if TYPE_CHECKING:
 MODELS: dict[str, str] = {
     "pop": "gnnrec.models.pop:Popularity",
     "mf": "gnnrec.models.mf:MF",
+    "ease": "gnnrec.models.itembased_models:EASE",
+    "itemknn": "gnnrec.models.itembased_models:ItemKNN",
+    "rp3beta": "gnnrec.models.itembased_models:RP3beta",
     "lightgcn": "gnnrec.models.lightgcn:LightGCN",
     "cd-lightgcn": "gnnrec.models.lightgcn:CDLightGCN",
     "cd-lightgcn-text": "gnnrec.models.lightgcn:CDLightGCNText",

@@ -19,9 +19,11 @@ def tiny_folder(tmp: Path, seed: int = 0) -> Path:
 
 
 def quick_cfg(tmp: Path, name: str, model: str = "cd-lightgcn", model_kw: dict | None = None,
-              **train: Any) -> RunConfig:
+              dataset: Path | None = None, **train: Any) -> RunConfig:
+    """A few-epoch CPU run config on ``dataset`` (default: :func:`tiny_folder`)."""
     mk = {"dim": 8, "layers": 2} if model_kw is None else model_kw
-    return resolve({"name": name, "dataset": str(tiny_folder(tmp)), "runs_dir": str(tmp / "runs"),
+    folder = tiny_folder(tmp) if dataset is None else dataset
+    return resolve({"name": name, "dataset": str(folder), "runs_dir": str(tmp / "runs"),
                     "device": "cpu", "model": {"name": model, **mk},
                     "train": {"epochs": 4, "batch_size": 64, "patience": 10, "threads": 1, **train},
                     "eval": {"ks": [5, 10], "k": 10}})
