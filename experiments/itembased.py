@@ -32,7 +32,11 @@ products) are evaluated by gnnrec's evaluator as ``U = I_c``, ``V = S_c^T`` on
 the dataset restricted to the chunk's users (:func:`user_subset`), and the
 per-group metrics of all chunks are averaged per cell. A group's ranking
 depends on its own user's scores, train (and, for test, valid) positives only,
-so every per-group NDCG / Recall equals the full evaluation's (tested); what
+so every per-group NDCG / Recall equals the full evaluation's (tested) up to
+the rounding of the scores: chunks sum ``R[c] @ W`` in float64 and round once,
+the dense ``U = I`` form summed in float32, so mathematically tied ItemKNN
+scores can break differently (amazon-ao, k=50 shrink=100: art/warm NDCG@20
+0.05806 chunked vs 0.05811 dense; the other cells and EASE equal). What
 chunking cannot give is the bootstrap CIs and the popularity / coverage
 columns, so chunked TEST rows carry no CI.
 
@@ -45,6 +49,7 @@ extrapolated to amazon-ao's catalogue, the dense dual W, column checks).
     python experiments/itembased.py                      # grids, selection, test
     python experiments/itembased.py --lowrank --scale    # the large-catalogue EASE studies
     python experiments/itembased.py --table-only         # rebuild table.md from the CSVs
+    python experiments/itembased.py --write-configs      # configs/<suite>/<model>.yaml from the selection
 
 Run on one thread (OMP_NUM_THREADS=1 etc.; torch is set to 1 here).
 """
@@ -581,6 +586,52 @@ def write_table(out: Path) -> None:
     (out / "table.md").write_text("\n".join(lines))
 
 
+# ----------------------------------------------------------------------------- configs
+
+TITLES = {"ease": "EASE (Steck, WWW 2019): closed-form item-item ridge regression with a zero diagonal",
+          "itemknn": "ItemKNN: the k most shrunk-cosine-similar items per item (Dacrema et al., RecSys 2019)",
+          "rp3beta": "RP3beta (Paudel et al., TiiS 2017): popularity-penalised 3-step random walk"}
+
+
+def config_text(name: str, model: str, g: pd.DataFrame, where: str, path: str) -> str:
+    """``configs/<suite>/<model>.yaml`` with the valid-selected setting of grid rows ``g`` (one dataset
+    and model), their grid and valid scores in the header."""
+    g = g.sort_values("valid_mean_ndcg@20", ascending=False, kind="stable")
+    best = json.loads(g["params"].iloc[0])
+    entries = [f"{fmt_params(p)}: {v:.4f}" for p, v in zip(g["params"], g["valid_mean_ndcg@20"])]
+    lines = [f"# {TITLES[model]}, over every domain's items, training-free, on {where}",
+             "# Selected on the valid mean NDCG@20 over the domain x scenario groups by experiments/itembased.py",
+             f"# (results/itembased/grid.csv); the {len(g)} settings tried, valid mean NDCG@20, best first:"]
+    line = "#  "
+    for e in entries:
+        if len(line) + len(e) + 2 > 112:
+            lines.append(line.rstrip("; "))
+            line = "#  "
+        line += e + "; "
+    lines += [line.rstrip("; "), f"# gnnrec train {path}", f"dataset: {name}", "seed: 0", "model:",
+              f"  name: {model}"] + [f"  {k}: {json.dumps(v)}" for k, v in best.items()]
+    return "\n".join(lines) + "\n"
+
+
+def write_configs(grid_csv: Path, root: Path = ROOT / "configs") -> list[Path]:
+    """The valid-selected config of every (dataset, model) of ``grid_csv`` (:func:`config_text`); the
+    dataset's description is taken from the suite folder's ``pop.yaml`` header."""
+    grid = load_csv(grid_csv)
+    out = []
+    for name in [d for d in DATASETS if len(grid) and d in set(grid["dataset"])]:
+        folder = root / name.replace("-", "_")
+        head = (folder / "pop.yaml").read_text(encoding="utf-8").splitlines()[0]
+        where = head.split(" on ", 1)[1] if " on " in head else name
+        for model in GRIDS:
+            g = grid[(grid["dataset"] == name) & (grid["model"] == model)]
+            if g.empty:
+                continue
+            path = folder / f"{model}.yaml"
+            path.write_text(config_text(name, model, g, where, str(path.relative_to(ROOT))), encoding="utf-8")
+            out.append(path)
+    return out
+
+
 # ----------------------------------------------------------------------------- main
 
 def main(argv: list[str] | None = None) -> None:
@@ -592,6 +643,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--scale", action="store_true", help="primal timing extrapolation, dual dense W")
     ap.add_argument("--no-grid", action="store_true", help="skip grids/test (with --lowrank/--scale)")
     ap.add_argument("--table-only", action="store_true")
+    ap.add_argument("--write-configs", action="store_true",
+                    help="write configs/<suite>/{ease,itemknn,rp3beta}.yaml from the valid selection in grid.csv")
     ap.add_argument("--staged", nargs="*", default=[d for d in DATASETS if d != "ml1m-cd"], choices=DATASETS,
                     help="datasets whose RP3beta grid is staged (alpha x beta at k=200, then k at the best); "
                          "default: every dataset but ml1m-cd")
@@ -600,6 +653,10 @@ def main(argv: list[str] | None = None) -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     if args.table_only:
         write_table(args.out)
+        return
+    if args.write_configs:
+        for path in write_configs(args.out / "grid.csv"):
+            print(f"wrote {path.relative_to(ROOT)}")
         return
     for name in args.datasets:
         ds = load_dataset(name)

@@ -55,8 +55,8 @@ class Suite:
         return self.config_dirs[self.datasets.index(dataset)]
 
 
-ALL_MODELS = ("pop", "mf", "lightgcn", "cd-lightgcn", "cd-lightgcn-text", "hgt", "emcdr", "bitgcf",
-              "text-only")
+ALL_MODELS = ("pop", "mf", "ease", "itemknn", "rp3beta", "lightgcn", "cd-lightgcn", "cd-lightgcn-text", "hgt",
+              "emcdr", "bitgcf", "ptupcdr", "cdrib", "disencdr", "unicdr", "text-only")
 
 
 def _cold_headline(ds: str, domains: tuple[str, ...]) -> tuple[tuple[str, Headline], ...]:
@@ -105,7 +105,8 @@ SUITES: dict[str, Suite] = {
         tuple(f"amazon-disencdr-{s}" for s in DISENCDR_SCENARIOS),
         tuple(f"amazon_disencdr_{s}" for s in DISENCDR_SCENARIOS),
         _disencdr_headline(), protocols=("full", "sampled"),
-        default_models=("pop", "mf", "lightgcn", "cd-lightgcn", "hgt", "emcdr", "bitgcf")),
+        default_models=("pop", "mf", "lightgcn", "cd-lightgcn", "hgt", "emcdr", "bitgcf", "ptupcdr", "cdrib",
+                        "disencdr", "unicdr")),
 }
 
 
