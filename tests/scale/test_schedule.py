@@ -10,7 +10,7 @@ import pytest
 
 from gnnrec.graph.memory import GraphSize, estimate_parts
 from gnnrec.train.config import resolve
-from gnnrec.train.steps import FULL_STEPS, full_graph_schedule
+from gnnrec.train.steps import FULL_STEPS, LR_SCALE_MAX, full_graph_schedule
 
 
 def _cfg(**train):
@@ -21,8 +21,11 @@ def test_auto_caps_the_steps_per_epoch_and_rescales_the_learning_rate():
     rows = 20_000_000
     s = full_graph_schedule(_cfg(batch_size=16384, lr=0.005), rows)
     assert s.batch == math.ceil(rows / FULL_STEPS) and math.ceil(rows / s.batch) == FULL_STEPS
-    assert s.lr == pytest.approx(0.005 * math.sqrt(s.batch / 16384))
-    assert "square-root" in s.note and "train.mode=full" in s.note
+    assert s.batch / 16384 > LR_SCALE_MAX and s.lr == pytest.approx(0.005 * LR_SCALE_MAX)   # capped
+    assert "linear rule" in s.note and "train.mode=full" in s.note
+    rows = 4 * 16384 * FULL_STEPS                                   # 4x the batch: lr x 4
+    s = full_graph_schedule(_cfg(batch_size=16384, lr=0.005), rows)
+    assert s.batch == 4 * 16384 and s.lr == pytest.approx(0.02)
 
 
 @pytest.mark.parametrize("rows", [1, 16384 * FULL_STEPS])
