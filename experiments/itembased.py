@@ -80,7 +80,7 @@ from gnnrec.models.itembased import (_spd_inverse_, ease_factors, ease_lowrank_f
                                      ease_weights, itemknn_weights, rp3beta_weights)
 
 OUT = ROOT / "results" / "itembased"
-DATASETS = ("ml1m-cd", "amazon-ao", "amazon-disencdr-sport_cloth", "amazon-disencdr-phone_electronic")
+DATASETS = ("ml1m-cd", "ml1m-3d", "amazon-ao", "amazon-disencdr-sport_cloth", "amazon-disencdr-phone_electronic")
 SCEN = ("warm", "cold")
 KS = (10, 20, 50)
 GRIDS: dict[str, list[dict[str, Any]]] = {
