@@ -593,7 +593,8 @@ TITLES = {"ease": "EASE (Steck, WWW 2019): closed-form item-item ridge regressio
           "rp3beta": "RP3beta (Paudel et al., TiiS 2017): popularity-penalised 3-step random walk"}
 
 
-def config_text(name: str, model: str, g: pd.DataFrame, where: str, path: str) -> str:
+def config_text(name: str, model: str, g: pd.DataFrame, where: str, path: str,
+                grid: str = "results/itembased/grid.csv") -> str:
     """``configs/<suite>/<model>.yaml`` with the valid-selected setting of grid rows ``g`` (one dataset
     and model), their grid and valid scores in the header."""
     g = g.sort_values("valid_mean_ndcg@20", ascending=False, kind="stable")
@@ -601,7 +602,7 @@ def config_text(name: str, model: str, g: pd.DataFrame, where: str, path: str) -
     entries = [f"{fmt_params(p)}: {v:.4f}" for p, v in zip(g["params"], g["valid_mean_ndcg@20"])]
     lines = [f"# {TITLES[model]}, over every domain's items, training-free, on {where}",
              "# Selected on the valid mean NDCG@20 over the domain x scenario groups by experiments/itembased.py",
-             f"# (results/itembased/grid.csv); the {len(g)} settings tried, valid mean NDCG@20, best first:"]
+             f"# ({grid}); the {len(g)} settings tried, valid mean NDCG@20, best first:"]
     line = "#  "
     for e in entries:
         if len(line) + len(e) + 2 > 112:
@@ -627,7 +628,10 @@ def write_configs(grid_csv: Path, root: Path = ROOT / "configs") -> list[Path]:
             if g.empty:
                 continue
             path = folder / f"{model}.yaml"
-            path.write_text(config_text(name, model, g, where, str(path.relative_to(ROOT))), encoding="utf-8")
+            full = grid_csv.resolve()
+            where_grid = str(full.relative_to(ROOT)) if full.is_relative_to(ROOT) else str(grid_csv)
+            path.write_text(config_text(name, model, g, where, str(path.relative_to(ROOT)), where_grid),
+                            encoding="utf-8")
             out.append(path)
     return out
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 
 from gnnrec.data.registry import shared_data_dir
 from gnnrec.data.schema import Dataset
@@ -57,3 +58,13 @@ def make_tiny(seed: int = 0, n_users: int = 40, n_items: tuple[int, int] = (15, 
 @pytest.fixture
 def tiny() -> Dataset:
     return make_tiny()
+
+
+@pytest.fixture
+def one_thread():
+    """torch on one intra-op thread for the test (tiny tensors: on a busy 2-core box thread
+    spinning makes ops ~50x slower; single-thread float sums are also bit-stable), restored after."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

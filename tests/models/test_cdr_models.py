@@ -17,12 +17,7 @@ from gnnrec.models.vbge import DomainGraph, gauss_kl
 from tests.helpers import model_ctx
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _model(ds, name: str, **cfg):

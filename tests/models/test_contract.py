@@ -21,12 +21,7 @@ from tests.helpers import model_ctx
 SMALL = {"dim": 8, "layers": 2}           # where a model has these keys
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _model(ds, name: str, **cfg) -> Recommender:

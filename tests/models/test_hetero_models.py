@@ -18,13 +18,7 @@ from gnnrec.text.features import TextFeatures
 from tests.helpers import model_ctx
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny tensors: one intra-op thread (on a busy 2-core box, thread spinning makes ops ~50x slower)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _ctx(ds, name: str, text: np.ndarray | None = None, **cfg) -> ModelContext:

@@ -32,12 +32,7 @@ PARAMS = {"ease": {"lam": 2.0}, "itemknn": {"k": 26, "shrink": 1.5},
 FORMS = {"items": 40, "users": 20}          # n_users of the tiny data (27 items): dim = min(n_users, n_items)
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 # ----------------------------------------------------------------------------- dense brute force

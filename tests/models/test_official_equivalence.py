@@ -49,12 +49,7 @@ OFFICIAL = Path(os.environ.get("GNNREC_OFFICIAL_DIR", "/tmp/official/cpu"))
 TOL = 1e-5
 SOFTPLUS_1 = math.log1p(math.e)          # softplus(1)
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @contextlib.contextmanager
