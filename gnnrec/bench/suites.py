@@ -91,10 +91,9 @@ SUITES: dict[str, Suite] = {
         "ml1m-3d", "MovieLens-1M in three domains (action / thriller / drama by genre, ML-CD cold-start "
         "protocol per domain); headline: cold groups",
         ("ml1m-3d",), ("ml1m_3d",), _cold_headline("ml1m-3d", ("action", "thriller", "drama")),
-        # the training-free item-based baselines (EASE, ItemKNN, RP3beta) join default_models and get
-        # configs/ml1m_3d/<model>.yaml once they are registered models
-        default_models=("pop", "mf", "cd-lightgcn", "cd-lightgcn-text", "emcdr", "bitgcf"),
-        reference="cd-lightgcn", extra={"planned_models": ("ease", "itemknn", "rp3beta")}),
+        default_models=("pop", "mf", "ease", "itemknn", "rp3beta", "cd-lightgcn", "cd-lightgcn-text", "emcdr",
+                        "bitgcf"),
+        reference="cd-lightgcn"),
     "amazon-ao": Suite(
         "amazon-ao", "Amazon Art/Office with titles (frozen split); headline: cold groups",
         ("amazon-ao",), ("amazon_ao",), _cold_headline("amazon-ao", ("art", "office")),
