@@ -58,7 +58,8 @@ def main() -> None:
     r, dom = random_matrix(a.users, a.items, a.edges, a.bridge, 0)
     build_s = time.perf_counter() - t0
     t1, c1 = time.perf_counter(), time.process_time()
-    um, im = cross_map_blocks(r, dom, a.lam, a.rank)
+    blocks = cross_map_blocks(r, dom, a.lam, a.rank)
+    um, im = blocks.users, blocks.items
     wall, cpu = time.perf_counter() - t1, time.process_time() - c1
     rec = {"bench": "cross_map", "users": a.users, "items_per_domain": a.items, "nnz": int(r.nnz),
            "rank": a.rank, "lambda": a.lam, "wall_s": round(wall, 1), "cpu_s": round(cpu, 1),
