@@ -117,8 +117,11 @@ def test_interrupt_after_a_checkpoint_says_how_to_resume(work, tmp_path):
             "train.patience=100000"]
     env = {**os.environ, "OMP_NUM_THREADS": "1", "GNNREC_DATA_DIR": str(work / "data-dir"),
            "PYTHONPATH": str(ROOT)}
+    # Ctrl-C in a terminal: SIGINT at its default, even when this test itself runs in a background job
+    # (a shell starts those with SIGINT ignored, and Python then installs no KeyboardInterrupt handler)
     proc = subprocess.Popen([sys.executable, "-m", "gnnrec.cli", "train", *args, "--quiet"], cwd=work,
-                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.time() + 120
     while time.time() < deadline and not (runs / "ctrlc" / "checkpoints" / "last.safetensors").is_file():
         time.sleep(0.05)
