@@ -23,7 +23,8 @@ import torch
 
 from gnnrec.data.schema import Dataset
 from gnnrec.graph.adjacency import (SampledAdjacency, domain_adjacency, joint_adjacency,
-                                    normalized_bipartite, propagate, sym_spmm, to_torch_csr)
+                                    normalized_bipartite, propagate, spmm_with_transpose, sym_spmm,
+                                    to_torch_csr)
 from gnnrec.graph.facts import graph_facts
 from gnnrec.graph.hetero import build_hetero, item_type, user_text_mean
 
@@ -81,5 +82,5 @@ class Graph:
 
 
 __all__ = ["Graph", "SampledAdjacency", "build_hetero", "domain_adjacency", "graph_facts", "item_type",
-           "joint_adjacency", "normalized_bipartite", "propagate", "sym_spmm",
+           "joint_adjacency", "normalized_bipartite", "propagate", "spmm_with_transpose", "sym_spmm",
            "to_torch_csr", "user_text_mean"]

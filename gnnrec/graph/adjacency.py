@@ -203,9 +203,7 @@ class SampledAdjacency:
         """Layer ``layer`` (1-based) of the propagation: (N, d) -> (N, d), a sparse product
         (``sum_src val x_src`` per dst) whose backward multiplies by the stored transpose."""
         a, at = self.operator(layer)
-        if x.dtype != a.dtype:
-            x = x.to(a.dtype)
-        return _SpMMWithTranspose.apply(a, at, x)
+        return spmm_with_transpose(a, at, x)
 
 
 class _SpMMWithTranspose(torch.autograd.Function):
@@ -219,6 +217,15 @@ class _SpMMWithTranspose(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad: torch.Tensor):  # type: ignore[override]
         return None, None, _spmm(ctx.adj_t, grad.contiguous())
+
+
+def spmm_with_transpose(adj: torch.Tensor, adj_t: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """Sparse CSR ``adj`` (m, n) times dense (n, d) ``x`` -> (m, d), with the transpose ``adj_t``
+    (n, m) given for the backward pass (a constant operator, not symmetric: sampled sub-graphs,
+    mean aggregation). ``x`` is cast to ``adj``'s dtype."""
+    if x.dtype != adj.dtype:
+        x = x.to(adj.dtype)
+    return _SpMMWithTranspose.apply(adj, adj_t, x)
 
 
 def propagate(adj: torch.Tensor | SampledAdjacency, emb0: torch.Tensor, layers: int) -> torch.Tensor:

@@ -11,7 +11,7 @@ aggregation* (row-normalised, no self-loops) operators::
 
 (:class:`DomainGraph`; a node without train edges has a zero row). They are
 not symmetric, so the backward product uses the stored transposes
-(:class:`_MeanSpMM`); nothing dense of size n x n is ever built.
+(:func:`gnnrec.graph.spmm_with_transpose`); nothing dense of size n x n is ever built.
 
 **Graph convolution** (official ``GraphConvolution`` + LeakyReLU(0.1))::
 
@@ -42,7 +42,6 @@ dimensions, averaged over rows -- the official ``kl_divergence(...).mean(0).sum(
 
 from __future__ import annotations
 
-import warnings
 from typing import Callable, Sequence
 
 import numpy as np
@@ -50,6 +49,8 @@ import scipy.sparse as sp
 import torch
 from torch import nn
 from torch.nn import functional as F
+
+from gnnrec.graph import spmm_with_transpose, to_torch_csr
 
 LEAKY = 0.1            # LeakyReLU slope of every graph convolution (official --leakey)
 
@@ -73,33 +74,10 @@ def gauss_kl(mu1: torch.Tensor, s1: torch.Tensor, mu2: torch.Tensor | float,
     return kl.mean(0).sum()
 
 
-def _csr(m: sp.csr_matrix, device: torch.device) -> torch.Tensor:
+def _csr(m: sp.spmatrix, device: torch.device) -> torch.Tensor:
     m = m.tocsr()
     m.sort_indices()
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta")
-        t = torch.sparse_csr_tensor(torch.from_numpy(m.indptr.astype(np.int64)),
-                                    torch.from_numpy(m.indices.astype(np.int64)),
-                                    torch.from_numpy(m.data.astype(np.float32)), size=m.shape,
-                                    check_invariants=False)
-    return t.to(device)
-
-
-class _MeanSpMM(torch.autograd.Function):
-    """``P @ x`` for a constant sparse ``P``; backward ``P^T @ grad`` with the stored transpose."""
-
-    @staticmethod
-    def forward(ctx, p: torch.Tensor, pt: torch.Tensor, x: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
-        from gnnrec.graph.kernels import spmm
-
-        ctx.pt = pt
-        return spmm(p, x)
-
-    @staticmethod
-    def backward(ctx, grad: torch.Tensor):  # type: ignore[override]
-        from gnnrec.graph.kernels import spmm
-
-        return None, None, spmm(ctx.pt, grad.contiguous())
+    return to_torch_csr(m, device)
 
 
 class DomainGraph:
@@ -127,11 +105,11 @@ class DomainGraph:
 
     def to_users(self, x: torch.Tensor) -> torch.Tensor:
         """``UV @ x``: item rows (n_i, k) -> user rows (n_u, k), the mean over each user's items."""
-        return _MeanSpMM.apply(self._uv, self._uv_t, x.float())
+        return spmm_with_transpose(self._uv, self._uv_t, x)
 
     def to_items(self, x: torch.Tensor) -> torch.Tensor:
         """``VU @ x``: user rows (n_u, k) -> item rows (n_i, k), the mean over each item's users."""
-        return _MeanSpMM.apply(self._vu, self._vu_t, x.float())
+        return spmm_with_transpose(self._vu, self._vu_t, x)
 
     def sizes(self, to: str) -> tuple[int, int]:
         """(rows in, rows out) of ``to_users`` (``to="users"``) or ``to_items``."""
