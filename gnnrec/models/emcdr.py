@@ -40,14 +40,14 @@ optimiser settings.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Annotated, Any, ClassVar, Iterable, Iterator, Literal
+from typing import Annotated, Any, ClassVar, Iterator, Literal
 
 import torch
 from torch import nn
 
 from gnnrec.errors import GnnrecError
-from gnnrec.models.base import Embeddings, ModelConfig, ModelContext, Recommender, init_embedding
-from gnnrec.models.domain_blocks import block_layout, train_degree
+from gnnrec.models.base import ModelConfig, ModelContext
+from gnnrec.models.bridged_mf import BridgedMF
 from gnnrec.utils.config import Range
 
 MAP_REG = 1e-4      # L2 on the mapping weights
@@ -71,39 +71,27 @@ def mapping_net(dim: int, kind: str, hidden_mult: int) -> nn.Module:
     return nn.Sequential(nn.Linear(dim, hidden_mult * dim), nn.Tanh(), nn.Linear(hidden_mult * dim, dim))
 
 
-class EMCDR(Recommender):
+class EMCDR(BridgedMF):
     """EMCDR baseline (module docstring); config keys in :attr:`defaults`."""
 
     name: ClassVar[str] = "emcdr"
     user_tables: ClassVar[tuple[str, ...]] = ("user0",)
     item_tables: ClassVar[tuple[str, ...]] = ("item0",)
     Config = EMCDRConfig
+    bridge_stage = "mapping"
 
     def __init__(self, ctx: ModelContext) -> None:
         super().__init__(ctx)
-        if len(ctx.ds.domains) < 2:
-            raise GnnrecError(f"emcdr maps between domains, but dataset {ctx.ds.name!r} has only "
-                              f"{ctx.ds.domains}")
-        self.n_dom = len(ctx.ds.domains)
         dim = self.cfg.dim
-        self.user0 = init_embedding(self.n_dom * self.n_users, dim)     # row d * n_users + u
-        self.item0 = init_embedding(self.n_items, dim)
-        self.pairs = [(s, t) for s in range(self.n_dom) for t in range(self.n_dom) if s != t]
+        deg = self.init_factors(ctx, dim, "maps between domains")
         self.maps = nn.ModuleDict({f"{s}>{t}": mapping_net(dim, self.cfg.mapping, self.cfg.hidden_mult)
                                    for s, t in self.pairs})
-        deg = train_degree(ctx.ds)                                           # (D, n_users)
-        active = deg > 0
-        others = active.sum(0, keepdim=True) - active.int()
-        self.register_buffer("active", active, persistent=False)
-        self.register_buffer("cold", (~active) & (others > 0), persistent=False)   # (D, n_users)
         ok = deg >= self.cfg.min_bridge
         for s, t in self.pairs:
             self.register_buffer(f"bridge_{s}_{t}", torch.nonzero(ok[s] & ok[t]).ravel(), persistent=False)
         if all(len(b) == 0 for b in self.bridges.values()):
             raise GnnrecError(f"emcdr: no bridge user has >= {self.cfg.min_bridge} train items in "
                               f"two domains of {ctx.ds.name!r}; lower model.min_bridge")
-        self.register_buffer("item_domain", torch.as_tensor(ctx.ds.item_domain(), dtype=torch.int64),
-                             persistent=False)
 
     @property
     def bridges(self) -> dict[tuple[int, int], torch.Tensor]:
@@ -111,9 +99,8 @@ class EMCDR(Recommender):
         return {(s, t): getattr(self, f"bridge_{s}_{t}") for s, t in self.pairs}
 
     # ---- embeddings -----------------------------------------------------------
-    def factors(self) -> torch.Tensor:
-        """Stage-1 user factors per domain, (D, n_users, dim)."""
-        return self.user0.view(self.n_dom, self.n_users, -1)
+    def bridge_module(self) -> nn.Module:
+        return self.maps
 
     def domain_users(self) -> torch.Tensor:
         """(D, n_users, dim) user vectors: own factors, mapped ones for users cold in a domain."""
@@ -130,31 +117,6 @@ class EMCDR(Recommender):
             mapped = acc / n.clamp_min(1.0)
             out.append(torch.where(self.cold[t][:, None], mapped, u[t]))
         return torch.stack(out)
-
-    def forward(self) -> Embeddings:
-        users, items = block_layout(self.domain_users(), self.item0, self.item_domain)
-        return Embeddings(users, items, self.user0, self.item0)
-
-    def user_rows(self, users: torch.Tensor, domains: torch.Tensor) -> torch.Tensor:
-        """Factor row of (user, domain): ``domain * n_users + user``."""
-        return domains * self.n_users + users
-
-    # ---- stages -------------------------------------------------------------------
-    def stages(self) -> list[str]:
-        return ["mf", "mapping"]
-
-    def set_stage(self, stage: str) -> None:
-        for p in (self.user0, self.item0):
-            p.requires_grad_(stage == "mf")
-        for p in self.maps.parameters():
-            p.requires_grad_(stage == "mapping")
-
-    def stage_selection(self, stage: str) -> dict[str, Any] | None:
-        """Stage ``mf`` is selected on warm users only (cold users have no mapping yet)."""
-        return {"select_scenarios": ["warm"]} if stage == "mf" else None
-
-    def stage_parameters(self, stage: str) -> Iterable[nn.Parameter]:
-        return [self.user0, self.item0] if stage == "mf" else list(self.maps.parameters())
 
     def stage_batches(self, stage: str, epoch: int, generator: torch.Generator
                       ) -> Iterator[dict[tuple[int, int], torch.Tensor]] | None:

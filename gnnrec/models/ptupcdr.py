@@ -66,7 +66,7 @@ Deviations from the official code, stated:
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Annotated, Any, ClassVar, Iterable, Iterator
+from typing import Annotated, Any, ClassVar, Iterator
 
 import numpy as np
 import torch
@@ -74,8 +74,8 @@ from torch import nn
 from torch.nn import functional as F
 
 from gnnrec.errors import GnnrecError
-from gnnrec.models.base import Batch, Embeddings, ModelConfig, ModelContext, Recommender, init_embedding
-from gnnrec.models.domain_blocks import block_layout, train_degree
+from gnnrec.models.base import Batch, ModelConfig, ModelContext
+from gnnrec.models.bridged_mf import BridgedMF
 from gnnrec.models.unicdr import positive_lists
 from gnnrec.utils.config import Range
 
@@ -106,29 +106,19 @@ class MetaNet(nn.Module):
         return self.decoder(p).view(-1, self.d, self.d)
 
 
-class PTUPCDR(Recommender):
+class PTUPCDR(BridgedMF):
     """PTUPCDR (module docstring); config keys in :class:`PTUPCDRConfig`."""
 
     name: ClassVar[str] = "ptupcdr"
     Config = PTUPCDRConfig
+    bridge_stage = "meta"
 
     def __init__(self, ctx: ModelContext) -> None:
         super().__init__(ctx)
-        self.n_dom = len(ctx.ds.domains)
-        if self.n_dom < 2:
-            raise GnnrecError(f"ptupcdr transfers between domains, but dataset {ctx.ds.name!r} has only "
-                              f"{ctx.ds.domains}")
         c = self.cfg
         n = self.n_users
-        self.user0 = init_embedding(self.n_dom * n, c.dim)      # row x * n_users + u: U^x
-        self.item0 = init_embedding(self.n_items, c.dim)         # V
-        self.pairs = [(s, t) for s in range(self.n_dom) for t in range(self.n_dom) if s != t]
+        self.init_factors(ctx, c.dim, "transfers between domains")
         self.metas = nn.ModuleDict({f"{s}>{t}": MetaNet(c.dim, c.meta_dim) for s, t in self.pairs})
-        deg = train_degree(ctx.ds)
-        active = deg > 0
-        others = active.sum(0, keepdim=True) - active.int()
-        self.register_buffer("active", active, persistent=False)                     # (D, n_users)
-        self.register_buffer("cold", (~active) & (others > 0), persistent=False)     # (D, n_users)
         indptr, items = positive_lists(ctx.ds, self.n_dom)          # oldest first
         L = c.seq_len
         end = torch.as_tensor(indptr[1:])
@@ -139,16 +129,13 @@ class PTUPCDR(Recommender):
         hist = torch.as_tensor(items)[idx] * mask if len(items) else torch.zeros_like(idx)
         self.register_buffer("hist", hist.view(self.n_dom, n, L), persistent=False)   # last L items
         self.register_buffer("hist_mask", mask.view(self.n_dom, n, L), persistent=False)
-        self.register_buffer("item_domain", torch.as_tensor(ctx.ds.item_domain(), dtype=torch.int64),
-                             persistent=False)
-        if not any(bool((active[s] & active[t]).any()) for s, t in self.pairs):
+        if not any(bool((self.active[s] & self.active[t]).any()) for s, t in self.pairs):
             raise GnnrecError(f"ptupcdr: no user of {ctx.ds.name!r} has train items in two domains, so "
                               f"there is nobody to train a bridge on")
 
     # ---- embeddings -----------------------------------------------------------
-    def factors(self) -> torch.Tensor:
-        """Stage-1 user factors per domain, (D, n_users, dim)."""
-        return self.user0.view(self.n_dom, self.n_users, -1)
+    def bridge_module(self) -> nn.Module:
+        return self.metas
 
     def bridge(self, s: int, t: int, users: torch.Tensor) -> torch.Tensor:
         """``U^s[u] W_u^{s->t}`` of ``users`` (B,) -> (B, dim)."""
@@ -174,31 +161,6 @@ class PTUPCDR(Recommender):
                 ut = ut.index_put((cold,), acc / cnt.clamp_min(1.0))
             out.append(ut)
         return torch.stack(out)
-
-    def forward(self) -> Embeddings:
-        users, items = block_layout(self.domain_users(), self.item0, self.item_domain)
-        return Embeddings(users, items, self.user0, self.item0)
-
-    def user_rows(self, users: torch.Tensor, domains: torch.Tensor) -> torch.Tensor:
-        """Factor row of (user, domain): ``domain * n_users + user``."""
-        return domains * self.n_users + users
-
-    # ---- stages -------------------------------------------------------------------
-    def stages(self) -> list[str]:
-        return ["mf", "meta"]
-
-    def set_stage(self, stage: str) -> None:
-        for p in (self.user0, self.item0):
-            p.requires_grad_(stage == "mf")
-        for p in self.metas.parameters():
-            p.requires_grad_(stage == "meta")
-
-    def stage_parameters(self, stage: str) -> Iterable[nn.Parameter]:
-        return [self.user0, self.item0] if stage == "mf" else list(self.metas.parameters())
-
-    def stage_selection(self, stage: str) -> dict[str, Any] | None:
-        """Stage ``mf`` is selected on warm users only (cold users have no bridge yet)."""
-        return {"select_scenarios": ["warm"]} if stage == "mf" else None
 
     def stage_batches(self, stage: str, epoch: int, generator: torch.Generator) -> Iterator[Any] | None:
         return None                  # both stages: the trainer's rows
