@@ -74,6 +74,20 @@ class FoldinMap:
         return {"file": "foldin_map.npy", "k_model": self.k_model, "scales": self.scales,
                 "blocks": self.blocks}
 
+    def item_parts(self, rows: np.ndarray, item_domains: np.ndarray) -> np.ndarray:
+        """(h, m) float64: what each distinct history item ``rows`` (h,) adds to that history's map
+        dimensions -- its row, each block weighted cold or warm by the history's domains; the sum
+        over rows is :meth:`user_part` of the history. Rows past ``matrix`` (items added after the
+        export, which no bridge user has) add zeros."""
+        known = rows < len(self.matrix)
+        out = np.zeros((len(rows), self.matrix.shape[1]), np.float64)
+        out[known] = self.matrix[rows[known]]
+        doms = np.asarray(item_domains)[rows]
+        for b in self.blocks:
+            out[:, b["start"]:b["start"] + b["width"]] *= \
+                b["warm_weight"] if np.any(doms == b["domain"]) else b["cold_weight"]
+        return out
+
     def user_part(self, history: sp.csr_matrix, item_domains: np.ndarray) -> np.ndarray:
         """(n_users, m) map dimensions of the users with binary ``history`` (n_users, n_items)."""
         h = sp.csr_matrix(history, dtype=np.float32, copy=True)
@@ -161,11 +175,9 @@ def foldin_vector(rows: np.ndarray, item_emb: np.ndarray, rule: str,
     """
     if fmap is not None:
         rows = np.unique(np.asarray(rows, dtype=np.int64))
-        hist = sp.csr_matrix((np.ones(len(rows), np.float32), (np.zeros(len(rows), np.int64), rows)),
-                             shape=(1, len(item_emb)))
         base = foldin_vector(rows, np.asarray(item_emb)[:, :fmap.k_model], rule, degrees)
         return np.concatenate([base * np.float32(fmap.scales.get(rule, 1.0)),
-                               fmap.user_part(hist, np.asarray(item_domains))[0]])
+                               fmap.item_parts(rows, item_domains).sum(axis=0).astype(np.float32)])
     rows, w = foldin_weights(rows, item_emb, rule, degrees)
     if len(rows) == 0:
         return np.zeros(item_emb.shape[1], dtype=np.float32)

@@ -340,14 +340,8 @@ class Retriever:
         parts = w[:, None] * self.item_emb[rows, :k].astype(np.float64)
         if fmap is None:
             return rows, parts
-        known = rows < fmap.matrix.shape[0]            # items added live have no map row
-        mp = np.zeros((len(rows), fmap.matrix.shape[1]), np.float64)
-        mp[known] = fmap.matrix[rows[known]]
-        doms = self.item_domain[rows]
-        for b in fmap.blocks:
-            weight = b["warm_weight"] if np.any(doms == b["domain"]) else b["cold_weight"]
-            mp[:, b["start"]:b["start"] + b["width"]] *= weight
-        return rows, np.hstack([parts * float(fmap.scales.get(self.foldin_rule, 1.0)), mp])
+        return rows, np.hstack([parts * float(fmap.scales.get(self.foldin_rule, 1.0)),
+                                fmap.item_parts(rows, self.item_domain)])
 
     def _delta(self, u: int, hist: np.ndarray, live: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Rows and parts of ``a_u (f(H + N) - f(H))`` (module docstring)."""
