@@ -84,9 +84,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from gnnrec.errors import GnnrecError
 from gnnrec.models.base import Batch, Embeddings, ModelConfig, ModelContext, Recommender
-from gnnrec.models.disencdr import domain_graphs, l2_term
+from gnnrec.models.disencdr import l2_term, two_domain_graphs
 from gnnrec.models.domain_blocks import block_layout, train_degree
 from gnnrec.models.vbge import VBGE, gauss_kl, normal_table, sigma_of
 from gnnrec.utils.config import Range
@@ -119,13 +118,9 @@ class CDRIB(Recommender):
 
     def __init__(self, ctx: ModelContext) -> None:
         super().__init__(ctx)
-        if len(ctx.ds.domains) != 2:
-            raise GnnrecError(f"cdrib is a two-domain model, but dataset {ctx.ds.name!r} has "
-                              f"domains {ctx.ds.domains}")
+        self.graphs, self.blocks = two_domain_graphs(ctx, "cdrib")
         c = self.cfg
         d, n = c.dim, self.n_users
-        self.graphs = domain_graphs(ctx.ds, ctx.device)
-        self.blocks = [ctx.ds.item_block(x) for x in range(2)]
         self.user0 = normal_table(2 * n, d)          # row x * n_users + u: E^x_u
         self.item0 = normal_table(self.n_items, d)   # E^x_i in the item's domain block
         self.enc = nn.ModuleList(VBGE(d, c.layers, c.dropout) for _ in range(2))

@@ -123,16 +123,21 @@ class DisenCDRConfig(ModelConfig):
     l2: Annotated[float, Range(ge=0)] = 0.0                  # Adam-coupled L2 on all parameters (official: 0 applied)
 
 
-def domain_graphs(ds, device: torch.device) -> list[DomainGraph]:
-    """One :class:`DomainGraph` per domain of ``ds.train`` (items as local indices)."""
+def two_domain_graphs(ctx: ModelContext, model: str) -> tuple[list[DomainGraph], list[slice]]:
+    """One :class:`DomainGraph` per domain of the train split (items as local indices) and each
+    domain's item block, for the two-domain models; an error naming ``model`` for other data."""
+    ds = ctx.ds
+    if len(ds.domains) != 2:
+        raise GnnrecError(f"{model} is a two-domain model, but dataset {ds.name!r} has domains {ds.domains}")
     tr = ds.train
-    out = []
-    for d in range(len(ds.domains)):
+    graphs, blocks = [], []
+    for d in range(2):
         rows = tr[tr["domain"] == d]
         block = ds.item_block(d)
-        out.append(DomainGraph(rows["user"].to_numpy(), rows["item"].to_numpy() - block.start,
-                               ds.n_users, block.stop - block.start, device))
-    return out
+        graphs.append(DomainGraph(rows["user"].to_numpy(), rows["item"].to_numpy() - block.start,
+                                  ds.n_users, block.stop - block.start, ctx.device))
+        blocks.append(block)
+    return graphs, blocks
 
 
 def bce_rows(users: torch.Tensor, items: torch.Tensor, b: Batch) -> torch.Tensor:
@@ -170,13 +175,9 @@ class DisenCDR(Recommender):
 
     def __init__(self, ctx: ModelContext) -> None:
         super().__init__(ctx)
-        if len(ctx.ds.domains) != 2:
-            raise GnnrecError(f"disencdr is a two-domain model, but dataset {ctx.ds.name!r} has "
-                              f"domains {ctx.ds.domains}")
+        self.graphs, self.blocks = two_domain_graphs(ctx, "disencdr")
         c = self.cfg
         d, n = c.dim, self.n_users
-        self.graphs = domain_graphs(ctx.ds, ctx.device)
-        self.blocks = [ctx.ds.item_block(x) for x in range(2)]
         self.user_spec = normal_table(2 * n, d)      # row x * n_users + u: E^x_u
         self.user_share = normal_table(2 * n, d)     # row x * n_users + u: S^x_u (cross-encoder input)
         self.item0 = normal_table(self.n_items, d)   # E^x_i in the item's domain block
